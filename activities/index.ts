@@ -1,0 +1,2 @@
+// Every activity the workers register, grouped by the task queue that runs it.
+export { describeEnvironment } from './environment';

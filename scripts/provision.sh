@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what llama-nas needs and is missing: npm dependencies, the Temporal CLI and a Python
+# interpreter that imports torch. Used by `npm test`, `npm run demo` and .ci/run alike.
+# Idempotent: a second run on a provisioned machine only looks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[provision] %s\n' "$*" >&2; }
+
+# 1. npm dependencies (onnxruntime-node's CUDA download is skipped by .npmrc).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# 2. The Temporal CLI: TEMPORAL_CLI_PATH, `temporal` on PATH, the Go bin folder, go install.
+TEMPORAL_VERSION=v1.5.1
+find_go() { command -v go 2>/dev/null || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; } || true; }
+GO=$(find_go)
+temporal_cli=""
+if [ -n "${TEMPORAL_CLI_PATH:-}" ]; then
+  [ -x "$TEMPORAL_CLI_PATH" ] || { say "TEMPORAL_CLI_PATH=$TEMPORAL_CLI_PATH is not an executable file"; exit 1; }
+  temporal_cli=$TEMPORAL_CLI_PATH
+elif command -v temporal >/dev/null 2>&1; then
+  temporal_cli=$(command -v temporal)
+else
+  gobin=""
+  if [ -n "$GO" ]; then gobin=$("$GO" env GOBIN); [ -n "$gobin" ] || gobin="$("$GO" env GOPATH | cut -d: -f1)/bin"; fi
+  [ -n "$gobin" ] || gobin="$HOME/go/bin"
+  if [ -x "$gobin/temporal" ]; then
+    temporal_cli="$gobin/temporal"
+  elif [ -n "$GO" ]; then
+    say "building the Temporal CLI $TEMPORAL_VERSION from its Go module (a few minutes, cached in the Go build cache)"
+    "$GO" install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_VERSION"
+    temporal_cli="$gobin/temporal"
+  elif [ "${LLAMA_NAS_ALLOW_DOWNLOAD:-}" = 1 ]; then
+    say "no Go toolchain: tests will let @temporalio/testing download its default dev server"
+  else
+    say "no Temporal CLI found and no Go toolchain to build it."
+    say "Install Go and run: go install github.com/temporalio/cli/cmd/temporal@$TEMPORAL_VERSION"
+    say "or set TEMPORAL_CLI_PATH to an existing 'temporal' binary (or LLAMA_NAS_ALLOW_DOWNLOAD=1 on an online machine)."
+    exit 1
+  fi
+fi
+[ -z "$temporal_cli" ] || say "Temporal CLI: $temporal_cli"
+
+# 3. A Python interpreter that imports torch (the trainer), and pytest for its tests.
+find_torch_python() {
+  if [ -n "${LLAMA_NAS_PYTHON:-}" ]; then echo "$LLAMA_NAS_PYTHON"; return; fi
+  for py in "$(command -v python3 || true)" "$(command -v python || true)" /usr/bin/python3; do
+    [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import torch' >/dev/null 2>&1 && { echo "$py"; return; }
+  done
+  true
+}
+python=$(find_torch_python)
+if [ -z "$python" ] || ! "$python" -c 'import pytest' >/dev/null 2>&1 || \
+   { [ "$python" = /usr/bin/python3 ] && ! ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0'; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing python3-torch, libopenblas0-pthread and python3-pytest with apt"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-torch libopenblas0-pthread python3-pytest python3-numpy >/dev/null
+    python=$(find_torch_python)
+  fi
+fi
+if [ -z "$python" ]; then
+  say "no Python interpreter imports torch. Install PyTorch (Debian: apt-get install python3-torch libopenblas0-pthread python3-pytest)"
+  say "or point LLAMA_NAS_PYTHON at an interpreter that has it."
+  exit 1
+fi
+say "trainer Python: $python ($("$python" -c 'import torch; print("torch", torch.__version__)'))"

@@ -2,11 +2,29 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.llama-nas/', 'coverage/', 'trainer/', '**/*.d.ts', 'src/model/onnx-proto.*'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      '.llama-nas/',
+      'coverage/',
+      'trainer/',
+      '**/*.d.ts',
+      'src/model/onnx-proto.*',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        console: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
@@ -19,7 +37,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['../src/*', '../activities/*', 'fs', 'node:*', 'path', 'child_process'], allowTypeImports: true, message: 'Workflows stay deterministic: import activities as types only and no Node modules.' },
+            {
+              group: ['../src/*', '../activities/*', 'fs', 'node:*', 'path', 'child_process'],
+              allowTypeImports: true,
+              message: 'Workflows stay deterministic: import activities as types only and no Node modules.',
+            },
           ],
         },
       ],

@@ -3,6 +3,7 @@
 const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
 module.exports = {
   testTimeout: 120_000,
+  forceExit: true,
   projects: [
     {
       displayName: 'unit',

@@ -17,9 +17,13 @@ export async function describeEnvironment(): Promise<WorkerEnvironment> {
   let torch: string | null = null;
   let cuda = false;
   if (python) {
-    const r = spawnSync(python, ['-c', 'import torch, json; print(json.dumps([torch.__version__, torch.cuda.is_available()]))'], {
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      python,
+      ['-c', 'import torch, json; print(json.dumps([torch.__version__, torch.cuda.is_available()]))'],
+      {
+        encoding: 'utf8',
+      },
+    );
     if (r.status === 0) [torch, cuda] = JSON.parse(r.stdout.trim()) as [string, boolean];
   }
   return { host: hostname(), node: process.version, cpus: cpus().length, python, torch, cuda };

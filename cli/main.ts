@@ -14,9 +14,12 @@ export function buildProgram(): Command {
       throw Object.assign(new Error(err.message), { exitCode: err.exitCode === 0 ? 0 : 2, commander: true });
     });
   const dir = join(__dirname, 'commands');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .sort()) {
     const mod = require(join(dir, file)) as { register?: (p: Command) => void };
-    if (typeof mod.register !== 'function') throw new Error(`cli/commands/${file} does not export register(program)`);
+    if (typeof mod.register !== 'function')
+      throw new Error(`cli/commands/${file} does not export register(program)`);
     mod.register(program);
   }
   return program;

@@ -41,7 +41,8 @@ export function devServerArgs(opts: DevServerOptions): string[] {
     '--log-level',
     'warn',
   ];
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES))
+    args.push('--search-attribute', `${name}=${type}`);
   return args;
 }
 

@@ -6,10 +6,18 @@ import { NativeConnection } from '@temporalio/worker';
  * Connection settings from the ecosystem's variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
  * TEMPORAL_API_KEY, TEMPORAL_TLS_*); default: the embedded dev server on localhost:7233.
  */
-export function connectConfig(): { address: string; namespace: string; options: ReturnType<typeof loadClientConnectConfig>['connectionOptions'] } {
+export function connectConfig(): {
+  address: string;
+  namespace: string;
+  options: ReturnType<typeof loadClientConnectConfig>['connectionOptions'];
+} {
   const config = loadClientConnectConfig();
   const address = config.connectionOptions.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
-  return { address, namespace: config.namespace ?? 'default', options: { ...config.connectionOptions, address } };
+  return {
+    address,
+    namespace: config.namespace ?? 'default',
+    options: { ...config.connectionOptions, address },
+  };
 }
 
 export async function connectClient(): Promise<Client> {

@@ -14,7 +14,9 @@ export function parseQueues(spec: string): QueueRole[] {
     .filter(Boolean);
   for (const role of roles) {
     if (!(role in TASK_QUEUES)) {
-      throw new Error(`unknown queue "${role}" in --queues; choose from ${Object.keys(TASK_QUEUES).join(', ')}`);
+      throw new Error(
+        `unknown queue "${role}" in --queues; choose from ${Object.keys(TASK_QUEUES).join(', ')}`,
+      );
     }
   }
   return [...new Set(roles)] as QueueRole[];

@@ -22,7 +22,8 @@ export function register(program: Command): void {
         .sort();
       const chosen = names.length ? names : available;
       for (const name of chosen) {
-        if (!available.includes(name)) throw new UsageError(`unknown benchmark "${name}"; available: ${available.join(', ')}`);
+        if (!available.includes(name))
+          throw new UsageError(`unknown benchmark "${name}"; available: ${available.join(', ')}`);
       }
       for (const name of chosen) {
         if (!opts.json) console.log(`\n=== bench ${name} ===`);

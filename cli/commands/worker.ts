@@ -5,7 +5,9 @@ import { connectConfig } from '../../workers/connection';
 export function register(program: Command): void {
   program
     .command('worker')
-    .description('run a worker (connects through TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE; default the embedded server)')
+    .description(
+      'run a worker (connects through TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE; default the embedded server)',
+    )
     .option('--queues <roles>', 'comma-separated roles: main (workflows), train, eval', 'main,train,eval')
     .option('--train-concurrency <n>', 'training activities at once (devices this worker owns)', '1')
     .option('--eval-concurrency <n>', 'evaluation activities at once', '1')

@@ -4,9 +4,15 @@ import type { Worker } from '@temporalio/worker';
 /** A client on the integration run's dev server (started in global-setup). */
 export async function testClient(): Promise<{ client: Client; close: () => Promise<void> }> {
   const address = process.env.TEMPORAL_ADDRESS;
-  if (!address) throw new Error('TEMPORAL_ADDRESS is not set: integration tests run under jest --selectProjects integration');
+  if (!address)
+    throw new Error(
+      'TEMPORAL_ADDRESS is not set: integration tests run under jest --selectProjects integration',
+    );
   const connection = await Connection.connect({ address });
-  return { client: new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' }), close: () => connection.close() };
+  return {
+    client: new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' }),
+    close: () => connection.close(),
+  };
 }
 
 /** Runs the workers while `fn` runs, then shuts them down. */

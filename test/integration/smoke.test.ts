@@ -8,11 +8,18 @@ describe('a real worker on the real dev server', () => {
     try {
       const workers = await createWorkers({ roles: ['main'] });
       const result = await withWorkers(workers, () =>
-        client.workflow.execute('probeWorkflow', { taskQueue: TASK_QUEUES.main, workflowId: uniqueId('probe'), args: [] }),
+        client.workflow.execute('probeWorkflow', {
+          taskQueue: TASK_QUEUES.main,
+          workflowId: uniqueId('probe'),
+          args: [],
+        }),
       );
       expect(result.node).toBe(process.version);
       expect(result.cpus).toBeGreaterThan(0);
-      const history = await client.workflow.getHandle(uniqueId('none')).describe().catch((e: Error) => e);
+      const history = await client.workflow
+        .getHandle(uniqueId('none'))
+        .describe()
+        .catch((e: Error) => e);
       expect(history).toBeInstanceOf(Error);
     } finally {
       await close();

@@ -1,0 +1,41 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { openCheckpoint } from '../../src/model/checkpoint';
+import { ModelFormatError } from '../../src/model/config';
+import { exportSubnet } from '../../src/model/export';
+import { canonicalSubnet, fullSubnet, readSubnetArg, SubnetSpecError } from '../../src/model/subnet';
+import { UsageError } from '../errors';
+
+/** `llama-nas export`: a sub-network of a checkpoint as a standalone ONNX folder. */
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('export a sub-network as an ONNX model (model.onnx, model.weights, subnet.json)')
+    .requiredOption('--model <dir>', 'Hugging Face LLaMA folder')
+    .option('--subnet <spec>', 'sub-network as JSON text or @FILE (default: the full network)')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--json', 'print the description (subnet.json) as JSON', false)
+    .action(async (opts: { model: string; subnet?: string; out: string; json: boolean }) => {
+      try {
+        const ckpt = await openCheckpoint(resolve(opts.model));
+        let spec = fullSubnet(ckpt.config);
+        if (opts.subnet) {
+          const { json, source } = readSubnetArg(opts.subnet);
+          spec = canonicalSubnet(json, ckpt.config, source);
+        }
+        const info = await exportSubnet(ckpt, spec, resolve(opts.out));
+        if (opts.json) console.log(JSON.stringify(info));
+        else {
+          console.log(
+            `exported ${info.subnet.layers}-layer sub-network ${info.hash} to ${resolve(opts.out)}: ` +
+              `${info.measured.parameters.toLocaleString('en-US')} parameters, ` +
+              `${info.measured.weightsFileBytes.toLocaleString('en-US')} bytes of float32 weights`,
+          );
+        }
+      } catch (err) {
+        if (err instanceof ModelFormatError || err instanceof SubnetSpecError)
+          throw new UsageError(err.message);
+        throw err;
+      }
+    });
+}

@@ -1,0 +1,385 @@
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { Checkpoint } from './checkpoint';
+import type { LlamaConfig } from './config';
+import { type ExternalLocation, GraphBuilder, OnnxType, decodeInitializers } from './onnx';
+import { elementCount } from './safetensors';
+import { canonicalSubnet, canonicalSubnetJson, subnetHash } from './subnet';
+import type { SubnetSpec } from './types';
+
+/**
+ * One weight as the graph consumes it. Linear weights are stored so that every sub-network
+ * uses a prefix of rows: q/k/v/o and down_proj transposed to [in, out] (MatMul's layout; the
+ * first k rows of down^T are the first k columns of down_proj), gate_proj and up_proj in the
+ * Hugging Face [out, in] layout (first k rows), transposed by the graph.
+ */
+interface GraphWeight {
+  key: string;
+  hfName: string;
+  dims: number[];
+  transpose: boolean;
+  /** Layer index for per-layer weights. */
+  layer?: number;
+  /** MLP weights whose first dimension is the layer's intermediate width. */
+  mlp?: boolean;
+}
+
+export const WEIGHT_ALIGNMENT = 64 * 1024;
+const SMALL_ALIGNMENT = 64;
+
+export function graphWeights(config: LlamaConfig): GraphWeight[] {
+  const { hiddenSize: h, intermediateSize: i, vocabSize: v } = config;
+  const qDim = config.numHeads * config.headDim;
+  const kvDim = config.numKvHeads * config.headDim;
+  const out: GraphWeight[] = [
+    { key: 'embed', hfName: 'model.embed_tokens.weight', dims: [v, h], transpose: false },
+  ];
+  for (let l = 0; l < config.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    out.push(
+      { key: `l${l}.ln1`, hfName: `${p}.input_layernorm.weight`, dims: [h], transpose: false, layer: l },
+      { key: `l${l}.qT`, hfName: `${p}.self_attn.q_proj.weight`, dims: [h, qDim], transpose: true, layer: l },
+      {
+        key: `l${l}.kT`,
+        hfName: `${p}.self_attn.k_proj.weight`,
+        dims: [h, kvDim],
+        transpose: true,
+        layer: l,
+      },
+      {
+        key: `l${l}.vT`,
+        hfName: `${p}.self_attn.v_proj.weight`,
+        dims: [h, kvDim],
+        transpose: true,
+        layer: l,
+      },
+      { key: `l${l}.oT`, hfName: `${p}.self_attn.o_proj.weight`, dims: [qDim, h], transpose: true, layer: l },
+      {
+        key: `l${l}.ln2`,
+        hfName: `${p}.post_attention_layernorm.weight`,
+        dims: [h],
+        transpose: false,
+        layer: l,
+      },
+      {
+        key: `l${l}.gate`,
+        hfName: `${p}.mlp.gate_proj.weight`,
+        dims: [i, h],
+        transpose: false,
+        layer: l,
+        mlp: true,
+      },
+      {
+        key: `l${l}.up`,
+        hfName: `${p}.mlp.up_proj.weight`,
+        dims: [i, h],
+        transpose: false,
+        layer: l,
+        mlp: true,
+      },
+      {
+        key: `l${l}.downT`,
+        hfName: `${p}.mlp.down_proj.weight`,
+        dims: [i, h],
+        transpose: true,
+        layer: l,
+        mlp: true,
+      },
+    );
+  }
+  out.push({ key: 'norm', hfName: 'model.norm.weight', dims: [h], transpose: false });
+  if (!config.tieWordEmbeddings)
+    out.push({ key: 'lmT', hfName: 'lm_head.weight', dims: [h, v], transpose: true });
+  return out;
+}
+
+/** The weights a sub-network uses, with the first dimension cut to its width where it is elastic. */
+function subnetWeights(config: LlamaConfig, spec: SubnetSpec): GraphWeight[] {
+  return graphWeights(config)
+    .filter((w) => w.layer === undefined || w.layer < spec.layers)
+    .map((w) => (w.mlp ? { ...w, dims: [spec.intermediate[w.layer!]!, ...w.dims.slice(1)] } : w));
+}
+
+function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c]!;
+  return out;
+}
+
+async function graphReady(ckpt: Checkpoint, w: GraphWeight): Promise<Float32Array> {
+  const data = await ckpt.read(w.hfName);
+  if (!w.transpose) return data;
+  // HF [out, in] -> [in, out]; w.dims is the transposed (full) shape
+  const full = graphWeights(ckpt.config).find((g) => g.key === w.key)!;
+  return transpose2d(data, full.dims[1]!, full.dims[0]!);
+}
+
+function align(offset: number, bytes: number): number {
+  const a = bytes >= WEIGHT_ALIGNMENT ? WEIGHT_ALIGNMENT : SMALL_ALIGNMENT;
+  return Math.ceil(offset / a) * a;
+}
+
+/** Writes the given weights (prefix rows per `dims`) to `file` atomically; returns where each one is. */
+async function writeWeightsFile(
+  ckpt: Checkpoint,
+  weights: GraphWeight[],
+  file: string,
+  location: string,
+): Promise<Map<string, ExternalLocation>> {
+  const where = new Map<string, ExternalLocation>();
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    let offset = 0;
+    for (const w of weights) {
+      const data = (await graphReady(ckpt, w)).subarray(0, elementCount(w.dims));
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const start = align(offset, bytes.length);
+      if (start > offset) writeSync(fd, new Uint8Array(start - offset));
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      where.set(w.key, { location, offset: start, length: bytes.length });
+      offset = start + bytes.length;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  return where;
+}
+
+/** Where each full weight lies in the shared weights file of a checkpoint (deterministic layout). */
+function sharedLayout(config: LlamaConfig, location: string): Map<string, ExternalLocation> {
+  const where = new Map<string, ExternalLocation>();
+  let offset = 0;
+  for (const w of graphWeights(config)) {
+    const length = elementCount(w.dims) * 4;
+    const start = align(offset, length);
+    where.set(w.key, { location, offset: start, length });
+    offset = start + length;
+  }
+  return where;
+}
+
+export interface SubnetGraphOptions {
+  /** Extra entries for the model's metadata_props. */
+  metadata?: Record<string, string>;
+}
+
+/**
+ * The ONNX model (opset 17, float32) of a sub-network. Inputs: input_ids, position_ids and
+ * target_ids [batch, sequence] int64 and attention_bias [batch, 1, sequence, sequence] float
+ * (0 where visible, a large negative value elsewhere). Outputs: target_logprobs [batch,
+ * sequence] (log-softmax of the logits at target_ids) and logits [batch, sequence, vocab].
+ */
+export function buildSubnetModel(
+  config: LlamaConfig,
+  spec: SubnetSpec,
+  locate: (key: string, dims: number[]) => ExternalLocation,
+  options: SubnetGraphOptions = {},
+): Uint8Array {
+  const g = new GraphBuilder();
+  const { hiddenSize: h, headDim: hd, numHeads: nh, numKvHeads: nkv, vocabSize: v } = config;
+  const rep = nh / nkv;
+  const weight = (key: string, dims: number[]): string => {
+    const loc = locate(key, dims);
+    if (loc.length !== elementCount(dims) * 4)
+      throw new Error(`internal error: weight ${key} has the wrong length`);
+    return g.externalFloat(key, dims, loc);
+  };
+  const widths = new Map(subnetWeights(config, spec).map((w) => [w.key, w.dims]));
+  const w = (key: string) => weight(key, widths.get(key)!);
+
+  const inputIds = g.input('input_ids', OnnxType.INT64, ['batch', 'sequence']);
+  const positionIds = g.input('position_ids', OnnxType.INT64, ['batch', 'sequence']);
+  const bias = g.input('attention_bias', OnnxType.FLOAT, ['batch', 1, 'sequence', 'sequence']);
+  const targetIds = g.input('target_ids', OnnxType.INT64, ['batch', 'sequence']);
+
+  const axisLast = g.constInt64([-1]);
+  const eps = g.constFloat([config.rmsNormEps], []);
+  const rmsNorm = (x: string, wKey: string): string => {
+    const ms = g.node('ReduceMean', [g.node('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [ms, eps])])]);
+    return g.node('Mul', [w(wKey), g.node('Mul', [x, inv])]);
+  };
+
+  // Rotary tables from position ids, as Hugging Face's default LlamaRotaryEmbedding
+  const invFreq = new Float32Array(hd / 2);
+  for (let i = 0; i < hd / 2; i++) {
+    invFreq[i] = Math.fround(1 / Math.fround(Math.pow(config.ropeTheta, Math.fround((2 * i) / hd))));
+  }
+  const pos = g.node('Unsqueeze', [g.node('Cast', [positionIds], { to: OnnxType.FLOAT }), axisLast]);
+  const freqs = g.node('Mul', [pos, g.constFloat(invFreq)]);
+  const emb = g.node('Concat', [freqs, freqs], { axis: -1 });
+  const headAxis = g.constInt64([2]);
+  const cos = g.node('Unsqueeze', [g.node('Cos', [emb]), headAxis]);
+  const sin = g.node('Unsqueeze', [g.node('Sin', [emb]), headAxis]);
+  const rope = (t: string): string => {
+    const [x1, x2] = g.nodeN('Split', [t], { axis: -1 }, 2) as [string, string];
+    const rotated = g.node('Concat', [g.node('Neg', [x2]), x1], { axis: -1 });
+    return g.node('Add', [g.node('Mul', [t, cos]), g.node('Mul', [rotated, sin])]);
+  };
+  const bias5 = g.node('Unsqueeze', [bias, g.constInt64([1])]);
+  const scale = g.constFloat([1 / Math.sqrt(hd)], []);
+  const shapeQ4 = g.constInt64([0, 0, nh, hd]);
+  const shapeKv4 = g.constInt64([0, 0, nkv, hd]);
+  const shapeQ5 = g.constInt64([0, 0, nkv, rep, hd]);
+  const shapeKv5 = g.constInt64([0, 0, nkv, 1, hd]);
+  const shapeOut = g.constInt64([0, 0, nh * hd]);
+
+  let x = g.node('Gather', [w('embed'), inputIds], { axis: 0 });
+  for (let l = 0; l < spec.layers; l++) {
+    const a = rmsNorm(x, `l${l}.ln1`);
+    const q = rope(g.node('Reshape', [g.node('MatMul', [a, w(`l${l}.qT`)]), shapeQ4]));
+    const k = rope(g.node('Reshape', [g.node('MatMul', [a, w(`l${l}.kT`)]), shapeKv4]));
+    const vv = g.node('MatMul', [a, w(`l${l}.vT`)]);
+    // Grouped-query attention by broadcasting: query heads [kv group, repeat], keys/values [kv group, 1]
+    const q5 = g.node('Transpose', [g.node('Reshape', [q, shapeQ5])], { perm: [0, 2, 3, 1, 4] });
+    const kT5 = g.node('Transpose', [g.node('Reshape', [k, shapeKv5])], { perm: [0, 2, 3, 4, 1] });
+    const v5 = g.node('Transpose', [g.node('Reshape', [vv, shapeKv5])], { perm: [0, 2, 3, 1, 4] });
+    const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q5, kT5]), scale]), bias5]);
+    const ctx = g.node('MatMul', [g.node('Softmax', [scores], { axis: -1 }), v5]);
+    const merged = g.node('Reshape', [g.node('Transpose', [ctx], { perm: [0, 3, 1, 2, 4] }), shapeOut]);
+    x = g.node('Add', [x, g.node('MatMul', [merged, w(`l${l}.oT`)])]);
+
+    const m = rmsNorm(x, `l${l}.ln2`);
+    const gate = g.node('MatMul', [m, g.node('Transpose', [w(`l${l}.gate`)], { perm: [1, 0] })]);
+    const up = g.node('MatMul', [m, g.node('Transpose', [w(`l${l}.up`)], { perm: [1, 0] })]);
+    const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
+    x = g.node('Add', [x, g.node('MatMul', [act, w(`l${l}.downT`)])]);
+  }
+  const final = rmsNorm(x, 'norm');
+  const lmHead = config.tieWordEmbeddings ? g.node('Transpose', [w('embed')], { perm: [1, 0] }) : w('lmT');
+  const logits = g.node('MatMul', [final, lmHead], {}, 'logits');
+  const logp = g.node('LogSoftmax', [logits], { axis: -1 });
+  const picked = g.node('GatherElements', [logp, g.node('Unsqueeze', [targetIds, axisLast])], { axis: 2 });
+  g.node('Squeeze', [picked, axisLast], {}, 'target_logprobs');
+  g.output('target_logprobs', OnnxType.FLOAT, ['batch', 'sequence']);
+  g.output('logits', OnnxType.FLOAT, ['batch', 'sequence', v]);
+  return g.encode({
+    graphName: `llama_subnet_${subnetHash(spec)}`,
+    opsets: [{ domain: '', version: 17 }],
+    metadata: { subnet: canonicalSubnetJson(spec), hidden_size: String(h), ...options.metadata },
+  });
+}
+
+function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+export const SHARED_WEIGHTS_FILE = 'weights.bin';
+
+/**
+ * The cached model of a sub-network: DIR/<subnet hash>.onnx next to one shared DIR/weights.bin
+ * holding the whole base in graph layout, which every sub-network of that base points into.
+ * DIR should be specific to the checkpoint's identity. Returns the .onnx path.
+ */
+export async function ensureCachedSubnetModel(
+  ckpt: Checkpoint,
+  spec: SubnetSpec,
+  dir: string,
+): Promise<string> {
+  const canonical = canonicalSubnet(spec, ckpt.config);
+  mkdirSync(dir, { recursive: true });
+  const shared = join(dir, SHARED_WEIGHTS_FILE);
+  const layout = sharedLayout(ckpt.config, SHARED_WEIGHTS_FILE);
+  const last = [...layout.values()].at(-1)!;
+  if (!existsSync(shared) || statSync(shared).size !== last.offset + last.length) {
+    const written = await writeWeightsFile(ckpt, graphWeights(ckpt.config), shared, SHARED_WEIGHTS_FILE);
+    for (const [key, loc] of written) {
+      if (layout.get(key)!.offset !== loc.offset)
+        throw new Error(`internal error: shared layout differs at ${key}`);
+    }
+  }
+  const modelFile = join(dir, `${subnetHash(canonical)}.onnx`);
+  if (!existsSync(modelFile)) {
+    const bytes = buildSubnetModel(ckpt.config, canonical, (key, dims) => ({
+      ...layout.get(key)!,
+      length: elementCount(dims) * 4,
+    }));
+    writeFileAtomic(modelFile, bytes);
+  }
+  return modelFile;
+}
+
+export const EXPORT_MODEL_FILE = 'model.onnx';
+export const EXPORT_WEIGHTS_FILE = 'model.weights';
+export const EXPORT_INFO_FILE = 'subnet.json';
+
+export interface ExportInfo {
+  base: { dir: string; identity: string; config: LlamaConfig };
+  subnet: SubnetSpec;
+  hash: string;
+  files: { model: string; weights: string };
+  inputs: string[];
+  outputs: string[];
+  measured: { parameters: number; bytes: number; weightsFileBytes: number; dtype: 'float32' };
+}
+
+/** Measures an exported model: weights it references (parameters, bytes) and the file sizes. */
+export function measureExport(
+  dir: string,
+  modelFile = EXPORT_MODEL_FILE,
+): { parameters: number; bytes: number } {
+  const inits = decodeInitializers(readFileSync(join(dir, modelFile))).filter((t) => t.external);
+  return {
+    parameters: inits.reduce((s, t) => s + elementCount(t.dims), 0),
+    bytes: inits.reduce((s, t) => s + t.external!.length, 0),
+  };
+}
+
+/**
+ * Exports a sub-network as a self-contained folder: model.onnx, model.weights (only the slices
+ * it uses, float32) and subnet.json describing base, spec and sizes.
+ */
+export async function exportSubnet(ckpt: Checkpoint, spec: SubnetSpec, outDir: string): Promise<ExportInfo> {
+  const canonical = canonicalSubnet(spec, ckpt.config);
+  mkdirSync(outDir, { recursive: true });
+  const where = await writeWeightsFile(
+    ckpt,
+    subnetWeights(ckpt.config, canonical),
+    join(outDir, EXPORT_WEIGHTS_FILE),
+    EXPORT_WEIGHTS_FILE,
+  );
+  const bytes = buildSubnetModel(ckpt.config, canonical, (key) => where.get(key)!, {
+    metadata: { base_identity: ckpt.identity },
+  });
+  writeFileAtomic(join(outDir, EXPORT_MODEL_FILE), bytes);
+  const measured = measureExport(outDir);
+  const info: ExportInfo = {
+    base: { dir: ckpt.dir, identity: ckpt.identity, config: ckpt.config },
+    subnet: canonical,
+    hash: subnetHash(canonical),
+    files: { model: EXPORT_MODEL_FILE, weights: EXPORT_WEIGHTS_FILE },
+    inputs: ['input_ids', 'position_ids', 'attention_bias', 'target_ids'],
+    outputs: ['target_logprobs', 'logits'],
+    measured: {
+      ...measured,
+      weightsFileBytes: statSync(join(outDir, EXPORT_WEIGHTS_FILE)).size,
+      dtype: 'float32',
+    },
+  };
+  writeFileAtomic(join(outDir, EXPORT_INFO_FILE), JSON.stringify(info, null, 2) + '\n');
+  return info;
+}

@@ -1,0 +1,206 @@
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { stateDir } from '../toolchain';
+import { openCheckpoint } from './checkpoint';
+import type { LlamaConfig } from './config';
+import { ensureCachedSubnetModel } from './export';
+import { canonicalSubnet, subnetHash } from './subnet';
+import type { PackedRow, SequenceScorer, SubnetSpec } from './types';
+
+export interface OpenSubnetOptions {
+  /** Intra-op threads of the ONNX Runtime session (default: all cores). */
+  threads?: number;
+  /** Cache of exported sub-networks (default: stateDir()/onnx). */
+  cacheDir?: string;
+  /** Weight quantization; only 'none' (float32) is implemented by the model core. */
+  quant?: string;
+  /** Upper bound on batch size x padded length per session run (default 4096). */
+  maxBatchTokens?: number;
+}
+
+/** Additive attention bias for masked pairs: finite so fully padded rows never produce NaN. */
+export const MASKED = -1e30;
+
+export class PackedRowError extends Error {
+  override name = 'PackedRowError';
+}
+
+/** A loaded sub-network: scores packed rows and, for checks, returns raw logits. */
+export interface SubnetSession extends SequenceScorer {
+  readonly spec: SubnetSpec;
+  readonly hash: string;
+  readonly modelPath: string;
+  readonly config: LlamaConfig;
+  /** Logits [length x vocab] of plain causal sequences (positions 0..n-1). */
+  logits(sequences: number[][]): Promise<Float32Array[]>;
+}
+
+interface Batch {
+  rows: number[];
+  length: number;
+}
+
+/** Groups rows (longest first) so that batch size x padded length stays within the budget. */
+function planBatches(lengths: number[], maxBatchTokens: number): Batch[] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+  const batches: Batch[] = [];
+  for (const i of order) {
+    const current = batches.at(-1);
+    if (current && (current.rows.length + 1) * current.length <= maxBatchTokens) current.rows.push(i);
+    else batches.push({ rows: [i], length: lengths[i]! });
+  }
+  return batches;
+}
+
+function validateRow(row: PackedRow, index: number, config: LlamaConfig, maxLength: number): void {
+  const n = row.tokens.length;
+  const fail = (msg: string): never => {
+    throw new PackedRowError(`row ${index}: ${msg}`);
+  };
+  if (n === 0) fail('no tokens');
+  if (n > maxLength) fail(`${n} tokens, more than the model's ${maxLength}`);
+  for (const [field, arr] of [
+    ['positions', row.positions],
+    ['segments', row.segments],
+    ['targets', row.targets],
+  ] as const) {
+    if (arr.length !== n) fail(`${field} has ${arr.length} entries, tokens ${n}`);
+  }
+  row.tokens.forEach((t, i) => {
+    if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize)
+      fail(`tokens[${i}] = ${t} is outside 0..${config.vocabSize - 1}`);
+  });
+  for (let i = 0; i < n; i++) {
+    const g = row.targets[i]!;
+    if (!Number.isInteger(g) || g < -1 || g >= config.vocabSize)
+      fail(`targets[${i}] = ${g} is outside -1..${config.vocabSize - 1}`);
+    const p = row.positions[i]!;
+    if (!Number.isInteger(p) || p < 0 || p >= config.maxPositionEmbeddings) {
+      fail(`positions[${i}] = ${p} is outside 0..${config.maxPositionEmbeddings - 1}`);
+    }
+    if (!Number.isInteger(row.segments[i]) || row.segments[i]! < 0)
+      fail(`segments[${i}] must be a non-negative integer`);
+  }
+}
+
+/** The feeds of one padded batch; rows are padded at the end, a padding token sees only itself. */
+export function packBatch(rows: PackedRow[], length: number): Record<string, Tensor> {
+  const b = rows.length;
+  const ids = new BigInt64Array(b * length);
+  const pos = new BigInt64Array(b * length);
+  const tgt = new BigInt64Array(b * length);
+  const bias = new Float32Array(b * length * length).fill(MASKED);
+  rows.forEach((row, r) => {
+    const n = row.tokens.length;
+    for (let i = 0; i < length; i++) {
+      const at = r * length + i;
+      const base = (r * length + i) * length;
+      if (i >= n) {
+        bias[base + i] = 0;
+        continue;
+      }
+      ids[at] = BigInt(row.tokens[i]!);
+      pos[at] = BigInt(row.positions[i]!);
+      tgt[at] = BigInt(Math.max(0, row.targets[i]!));
+      const si = row.segments[i]!;
+      for (let j = 0; j <= i; j++) {
+        const sj = row.segments[j]!;
+        if (sj === 0 || sj === si) bias[base + j] = 0;
+      }
+    }
+  });
+  return {
+    input_ids: new Tensor('int64', ids, [b, length]),
+    position_ids: new Tensor('int64', pos, [b, length]),
+    attention_bias: new Tensor('float32', bias, [b, 1, length, length]),
+    target_ids: new Tensor('int64', tgt, [b, length]),
+  };
+}
+
+/** The ONNX Runtime session options used for sub-networks. */
+export function sessionOptions(threads?: number): InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: threads ?? availableParallelism(),
+    interOpNumThreads: 1,
+    enableCpuMemArena: true,
+    // shapes change from batch to batch
+    enableMemPattern: false,
+  };
+}
+
+/**
+ * Opens a sub-network of the checkpoint in `modelDir` for scoring: exports it to ONNX (cached
+ * under the checkpoint's identity and the sub-network's hash) and loads it into ONNX Runtime.
+ */
+export async function openSubnet(
+  modelDir: string,
+  spec: SubnetSpec,
+  opts: OpenSubnetOptions = {},
+): Promise<SubnetSession> {
+  if (opts.quant !== undefined && opts.quant !== 'none') {
+    throw new Error(`quantization "${opts.quant}" is not implemented by the model runtime (only "none")`);
+  }
+  const ckpt = await openCheckpoint(modelDir);
+  const canonical = canonicalSubnet(spec, ckpt.config);
+  const cacheRoot = opts.cacheDir ?? join(stateDir(), 'onnx');
+  const modelPath = await ensureCachedSubnetModel(ckpt, canonical, join(cacheRoot, ckpt.identity));
+  const session = await InferenceSession.create(modelPath, sessionOptions(opts.threads));
+  const config = ckpt.config;
+  const maxLength = config.maxPositionEmbeddings;
+  const maxBatchTokens = opts.maxBatchTokens ?? 4096;
+
+  const runBatches = async <T>(
+    rows: PackedRow[],
+    fetch: 'target_logprobs' | 'logits',
+    take: (data: Float32Array, r: number, length: number, row: PackedRow) => T,
+  ): Promise<T[]> => {
+    rows.forEach((row, i) => validateRow(row, i, config, maxLength));
+    const out = new Array<T>(rows.length);
+    for (const batch of planBatches(
+      rows.map((r) => r.tokens.length),
+      maxBatchTokens,
+    )) {
+      const batchRows = batch.rows.map((i) => rows[i]!);
+      const result = await session.run(packBatch(batchRows, batch.length), [fetch]);
+      const data = result[fetch]!.data as Float32Array;
+      batch.rows.forEach((rowIndex, r) => {
+        out[rowIndex] = take(data, r, batch.length, rows[rowIndex]!);
+      });
+    }
+    return out;
+  };
+
+  return {
+    spec: canonical,
+    hash: subnetHash(canonical),
+    modelPath,
+    config,
+    maxLength,
+    scorePacked: (rows) =>
+      runBatches(rows, 'target_logprobs', (data, r, length, row) => {
+        const n = row.tokens.length;
+        const scores = data.slice(r * length, r * length + n);
+        for (let i = 0; i < n; i++) if (row.targets[i]! < 0) scores[i] = NaN;
+        return scores;
+      }),
+    logits: (sequences) =>
+      runBatches(
+        sequences.map((tokens) => ({
+          tokens,
+          positions: tokens.map((_, i) => i),
+          segments: tokens.map(() => 0),
+          targets: tokens.map(() => -1),
+        })),
+        'logits',
+        (data, r, length, row) => {
+          const v = config.vocabSize;
+          return data.slice(r * length * v, (r * length + row.tokens.length) * v);
+        },
+      ),
+    close: () => session.release(),
+  };
+}

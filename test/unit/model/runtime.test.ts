@@ -1,0 +1,172 @@
+/**
+ * @jest-environment ./test/fixtures/model/onnx-environment.js
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { openCheckpoint } from '../../../src/model/checkpoint';
+import { EXPORT_INFO_FILE, EXPORT_MODEL_FILE, exportSubnet, measureExport } from '../../../src/model/export';
+import { type SubnetSession, openSubnet } from '../../../src/model/runtime';
+import { countParameters } from '../../../src/model/size';
+import type { PackedRow } from '../../../src/model/types';
+import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+function causalRow(tokens: number[]): PackedRow {
+  return {
+    tokens,
+    positions: tokens.map((_, i) => i),
+    segments: tokens.map(() => 0),
+    targets: tokens.map((_, i) => tokens[i + 1] ?? -1),
+  };
+}
+
+describe('ONNX runtime of sub-networks', () => {
+  let dir: string;
+  let modelDir: string;
+  let session: SubnetSession;
+  const config = tinyConfig();
+  const small = { layers: 2, intermediate: [16, 48, 1] };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rt-'));
+    modelDir = join(dir, 'model');
+    writeRandomCheckpoint(modelDir, config, 11);
+    session = await openSubnet(modelDir, small, { cacheDir: join(dir, 'cache'), threads: 1 });
+  });
+  afterAll(async () => {
+    await session.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('returns log-probabilities consistent with its logits, NaN where there is no target', async () => {
+    const tokens = [5, 9, 2, 33, 63, 0];
+    const [scores] = await session.scorePacked([causalRow(tokens)]);
+    const [logits] = await session.logits([tokens]);
+    const v = config.vocabSize;
+    for (let i = 0; i < tokens.length - 1; i++) {
+      const row = logits!.subarray(i * v, (i + 1) * v);
+      const max = Math.max(...row);
+      const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+      expect(scores![i]).toBeCloseTo(row[tokens[i + 1]!]! - lse, 4);
+      expect(scores![i]).toBeLessThan(0);
+    }
+    expect(scores![tokens.length - 1]).toBeNaN();
+  });
+
+  it('scores a packed prefix with branches like separate sequences', async () => {
+    const prefix = [3, 14, 15, 9];
+    const a = [26, 5];
+    const b = [35, 8, 9];
+    const packed: PackedRow = {
+      tokens: [...prefix, ...a, ...b],
+      positions: [0, 1, 2, 3, 4, 5, 4, 5, 6],
+      segments: [0, 0, 0, 0, 1, 1, 2, 2, 2],
+      targets: [-1, -1, -1, a[0]!, a[1]!, -1, b[1]!, b[2]!, -1],
+    };
+    // branch b's first token is predicted from the prefix end, which packing cannot express in
+    // the same row as branch a's; it is scored separately below
+    const [got] = await session.scorePacked([packed]);
+    const [alone, aloneB] = await session.scorePacked([
+      causalRow([...prefix, ...a]),
+      causalRow([...prefix, ...b]),
+    ]);
+    expect(Math.abs(got![3]! - alone![3]!)).toBeLessThan(1e-5);
+    expect(Math.abs(got![4]! - alone![4]!)).toBeLessThan(1e-5);
+    expect(Math.abs(got![6]! - aloneB![4]!)).toBeLessThan(1e-5);
+    expect(Math.abs(got![7]! - aloneB![5]!)).toBeLessThan(1e-5);
+    expect(got![5]).toBeNaN();
+  });
+
+  it('gives the same scores batched with padding as one row at a time', async () => {
+    const rows = [
+      causalRow([1, 2, 3]),
+      causalRow([7, 7, 7, 7, 7, 7, 7, 7]),
+      causalRow([4]),
+      causalRow([60, 61, 62, 63, 0]),
+    ];
+    const batched = await session.scorePacked(rows);
+    for (let i = 0; i < rows.length; i++) {
+      const [single] = await session.scorePacked([rows[i]!]);
+      expect(batched[i]!.length).toBe(rows[i]!.tokens.length);
+      const a = Array.from(batched[i]!).filter((x) => !Number.isNaN(x));
+      const b = Array.from(single!).filter((x) => !Number.isNaN(x));
+      if (a.length) expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('rejects malformed rows, naming the row and field', async () => {
+    await expect(
+      session.scorePacked([causalRow([1]), { ...causalRow([1, 2]), targets: [0] }]),
+    ).rejects.toThrow(/row 1: targets has 1 entries, tokens 2/);
+    await expect(session.scorePacked([causalRow([1, 64])])).rejects.toThrow(
+      /row 0: tokens\[1\] = 64 is outside 0..63/,
+    );
+    await expect(session.scorePacked([{ ...causalRow([1, 2]), positions: [0, 128] }])).rejects.toThrow(
+      /positions\[1\] = 128/,
+    );
+  });
+
+  it('caches one model per sub-network next to one shared weights file', async () => {
+    const cacheDir = join(dir, 'cache');
+    const again = await openSubnet(modelDir, { layers: 2, intermediate: [16, 48] }, { cacheDir, threads: 1 });
+    expect(again.modelPath).toBe(session.modelPath);
+    await again.close();
+    const full = await openSubnet(
+      modelDir,
+      { layers: 3, intermediate: [48, 48, 48] },
+      { cacheDir, threads: 1 },
+    );
+    const [base] = readdirSync(cacheDir);
+    expect(readdirSync(join(cacheDir, base!)).sort()).toEqual(
+      [`${session.hash}.onnx`, `${full.hash}.onnx`, 'weights.bin'].sort(),
+    );
+    const [s] = await full.scorePacked([causalRow([1, 2, 3])]);
+    const [t] = await session.scorePacked([causalRow([1, 2, 3])]);
+    expect(maxAbsDiff(s!.subarray(0, 2), t!.subarray(0, 2))).toBeGreaterThan(1e-4);
+    await full.close();
+  });
+
+  it('exports a self-contained folder that a bare session loads, smaller for a smaller sub-network', async () => {
+    const ckpt = await openCheckpoint(modelDir);
+    const outSmall = join(dir, 'export-small');
+    const outFull = join(dir, 'export-full');
+    const infoSmall = await exportSubnet(ckpt, small, outSmall);
+    const infoFull = await exportSubnet(ckpt, { layers: 3, intermediate: [48, 48, 48] }, outFull);
+    expect(infoSmall.measured.parameters).toBe(countParameters(config, small).total);
+    expect(infoFull.measured.parameters).toBe(countParameters(config).total);
+    expect(infoSmall.measured.bytes).toBe(4 * infoSmall.measured.parameters);
+    expect(infoSmall.measured.weightsFileBytes).toBeLessThan(infoFull.measured.weightsFileBytes);
+    expect(measureExport(outSmall)).toEqual({
+      parameters: infoSmall.measured.parameters,
+      bytes: infoSmall.measured.bytes,
+    });
+    expect(JSON.parse(readFileSync(join(outSmall, EXPORT_INFO_FILE), 'utf8')).subnet).toEqual({
+      layers: 2,
+      intermediate: [16, 48],
+    });
+    expect(statSync(join(outSmall, EXPORT_MODEL_FILE)).size).toBeLessThan(64 * 1024);
+
+    const bare = await InferenceSession.create(join(outSmall, EXPORT_MODEL_FILE));
+    const tokens = [5, 9, 2];
+    const n = tokens.length;
+    const bias = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) bias[i * n + j] = -1e30;
+    const out = await bare.run({
+      input_ids: new Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, n]),
+      position_ids: new Tensor('int64', BigInt64Array.from([0n, 1n, 2n]), [1, n]),
+      attention_bias: new Tensor('float32', bias, [1, 1, n, n]),
+      target_ids: new Tensor('int64', BigInt64Array.from([9n, 2n, 0n]), [1, n]),
+    });
+    const [viaRuntime] = await session.logits([tokens]);
+    expect(maxAbsDiff(out.logits!.data as Float32Array, viaRuntime!)).toBeLessThan(1e-5);
+    await bare.release();
+  });
+});

@@ -1,0 +1,51 @@
+import { ApplicationFailure } from '@temporalio/activity';
+
+/**
+ * Failure types the workflows treat as final: the input is wrong, and retrying cannot help.
+ * Everything else (a dead GPU, out of memory, a lost worker) is retried.
+ */
+export const NON_RETRYABLE_TYPES = {
+  ConfigError: 'ConfigError',
+  BadData: 'BadData',
+  BadCheckpoint: 'BadCheckpoint',
+} as const;
+
+const BY_ERROR_NAME: Record<string, keyof typeof NON_RETRYABLE_TYPES> = {
+  ConfigError: 'ConfigError',
+  SearchSpaceError: 'ConfigError',
+  SubnetSpecError: 'ConfigError',
+  ToolchainError: 'ConfigError',
+  EvalDataError: 'BadData',
+  ModelFormatError: 'BadCheckpoint',
+};
+
+/** Turns a library error into a Temporal failure: non-retryable for bad input, as it is otherwise. */
+export function classify(err: unknown): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof Error) {
+    const type = BY_ERROR_NAME[err.name];
+    if (type) return ApplicationFailure.nonRetryable(err.message, type);
+  }
+  return err;
+}
+
+/** Runs an activity body, classifying whatever it throws. */
+export async function classified<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    throw classify(err);
+  }
+}
+
+/** Tests only: FNV-1a of the attempt's identity decides, so a rerun fails the same attempts. */
+export function injectedFailure(
+  fault: { failureRate: number; seed: number } | undefined,
+  identity: string,
+): ApplicationFailure | undefined {
+  if (!fault || fault.failureRate <= 0) return undefined;
+  let h = 0x811c9dc5 ^ fault.seed;
+  for (let i = 0; i < identity.length; i++) h = Math.imul(h ^ identity.charCodeAt(i), 0x01000193) >>> 0;
+  if (h / 2 ** 32 >= fault.failureRate) return undefined;
+  return ApplicationFailure.retryable(`injected device failure (${identity})`, 'DeviceFailure');
+}

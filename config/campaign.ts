@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { TASK_NAMES, type TaskName } from '../src/eval/types';
+import { searchSpaceSchema } from '../src/search/space';
+
+export { TASK_NAMES, type TaskName };
+
+const positiveInt = z.number().int().positive();
+
+export const taskConfigSchema = z
+  .object({
+    name: z.enum(TASK_NAMES),
+    /** Data file or folder in one of the formats of shared/docs/evaluation.md; omitted for the embedded world. */
+    data: z.string().min(1).optional(),
+    /** Few-shot examples (the task's default when omitted). */
+    shots: z.number().int().min(0).optional(),
+    /** Evaluate only the first N questions. */
+    limit: positiveInt.optional(),
+    /** Evaluate a seeded random fraction of the questions. */
+    fraction: z.number().gt(0).max(1).optional(),
+  })
+  .strict();
+
+export const campaignConfigSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only'),
+    /** A Hugging Face LLaMA folder, or "embedded" for the generated world and its base model. */
+    baseModel: z.string().min(1),
+    /** Folder for the campaign's artifacts; default <LLAMA_NAS_HOME>/campaigns/<name>. */
+    outDir: z.string().min(1).optional(),
+    /** Seed of the embedded world (used when baseModel is "embedded"). */
+    worldSeed: z.number().int().min(0).default(0),
+    finetune: z
+      .object({
+        /** Skip InstaTune and search the base model's sub-networks as they are. */
+        skip: z.boolean().default(false),
+        /** An already fine-tuned super-network to reuse instead of training. */
+        superNetwork: z.string().min(1).optional(),
+        /** Alpaca-format instruction data (default for the embedded world: its generated set). */
+        data: z.string().min(1).optional(),
+        /** Trainer hyper-parameters (trainer config fields), merged over the defaults. */
+        trainer: z.record(z.string(), z.unknown()).default({}),
+      })
+      .strict()
+      .default({ skip: false, trainer: {} }),
+    tasks: z.array(taskConfigSchema).min(1),
+    /** Default: the base model's own space, {0.75, 0.875, 1} x layers and {1/2, 1} x intermediate. */
+    searchSpace: searchSpaceSchema.optional(),
+    linas: z
+      .object({
+        population: positiveInt.default(50),
+        evaluations: positiveInt.default(250),
+        predictorEvaluations: positiveInt.default(20_000),
+        seed: z.number().int().min(0).default(0),
+      })
+      .strict()
+      .default({ population: 50, evaluations: 250, predictorEvaluations: 20_000, seed: 0 }),
+    /** Objectives of the search: accuracy against model size or throughput. */
+    objectives: z
+      .tuple([z.enum(['size', 'throughput']), z.literal('accuracy')])
+      .default(['size', 'accuracy']),
+    constraints: z
+      .object({ maxSizeGiB: z.number().positive().optional() })
+      .strict()
+      .default({}),
+    evaluation: z
+      .object({
+        bos: z.boolean().default(false),
+        /** Intra-op threads of an evaluation session. */
+        threads: positiveInt.optional(),
+        /** Size objective's bytes per parameter (the paper reports FP16). */
+        sizeDtype: z.enum(['f32', 'f16', 'bf16']).default('f16'),
+      })
+      .strict()
+      .default({ bos: false, sizeDtype: 'f16' }),
+    /** Quantizations applied to each task's front, then re-evaluated. */
+    quantization: z.array(z.enum(['int8', 'int4'])).default(['int8']),
+    /** Evaluations in flight at once per search. */
+    maxConcurrentEvaluations: positiveInt.default(2),
+    queues: z
+      .object({
+        main: z.string().default('llama-nas'),
+        train: z.string().default('llama-nas-train'),
+        eval: z.string().default('llama-nas-eval'),
+      })
+      .strict()
+      .default({ main: 'llama-nas', train: 'llama-nas-train', eval: 'llama-nas-eval' }),
+    /** For tests only: make this fraction of activity attempts fail as a device failure would. */
+    faultInjection: z
+      .object({ failureRate: z.number().min(0).max(0.9), seed: z.number().int().default(0) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type CampaignConfigInput = z.input<typeof campaignConfigSchema>;
+export type CampaignConfig = z.output<typeof campaignConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses a campaign config, or throws a ConfigError naming every bad field. */
+export function parseCampaignConfig(input: unknown, source = 'campaign config'): CampaignConfig {
+  const parsed = campaignConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `field ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`${source}: ${problems.join('; ')}`);
+  }
+  const config = parsed.data;
+  const seen = new Set<string>();
+  for (const [i, task] of config.tasks.entries()) {
+    if (seen.has(task.name)) throw new ConfigError(`${source}: field tasks.${i}.name: task ${task.name} is listed twice`);
+    seen.add(task.name);
+    if (config.baseModel !== 'embedded' && !task.data) {
+      throw new ConfigError(`${source}: field tasks.${i}.data: a data file is required unless baseModel is "embedded"`);
+    }
+  }
+  if (config.linas.evaluations < config.linas.population) {
+    throw new ConfigError(`${source}: field linas.evaluations: must be at least linas.population`);
+  }
+  return config;
+}

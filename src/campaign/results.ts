@@ -1,0 +1,86 @@
+import { heuristicArchitecture } from '../analysis/analyse';
+import type { CampaignResults, EvaluationRecord } from '../analysis/types';
+import { loadLlamaConfig } from '../model/config';
+import { countParameters, modelSize } from '../model/size';
+import type { SubnetSpec } from '../model/types';
+
+/** What the campaign knows of one evaluation (the activities' EvaluationResult, structurally). */
+export interface CampaignEvaluation {
+  key: string;
+  task: string;
+  quant: 'none' | 'int8' | 'int4';
+  subnet: SubnetSpec;
+  accuracy: number;
+  accuracyStderr: number;
+  parameters: number;
+  sizeBytes: number;
+  throughput?: number;
+}
+
+export interface CampaignSummaryInput {
+  config: { name: string; evaluation: { sizeDtype: 'f32' | 'f16' | 'bf16' } };
+  space: { layerCounts: number[]; widths: number[] | number[][] };
+  baseModelName: string;
+}
+
+function isFull(subnet: SubnetSpec, numLayers: number, intermediate: number): boolean {
+  return subnet.layers === numLayers && subnet.intermediate.every((k) => k === intermediate);
+}
+
+/** The campaign's evaluations in the analysis's input shape (results.json). */
+export function buildCampaignResults(
+  campaign: CampaignSummaryInput,
+  superNetwork: string,
+  evaluations: CampaignEvaluation[],
+  heuristicKeys: string[],
+): CampaignResults {
+  const base = loadLlamaConfig(superNetwork);
+  const heuristics = new Set(heuristicKeys);
+  const records: EvaluationRecord[] = evaluations.map((e) => ({
+    task: e.task,
+    subnet: e.subnet,
+    key: e.key,
+    accuracy: e.accuracy,
+    accuracyStderr: e.accuracyStderr,
+    parameters: e.parameters,
+    sizeBytes: e.sizeBytes,
+    ...(e.throughput !== undefined ? { throughput: e.throughput } : {}),
+    quant: e.quant,
+    isFull: isFull(e.subnet, base.numLayers, base.intermediateSize),
+    origin: e.quant !== 'none' ? 'front' : heuristics.has(e.key) ? 'heuristic' : 'search',
+  }));
+  return {
+    campaign: { name: campaign.config.name, baseModel: campaign.baseModelName, createdAt: new Date().toISOString() },
+    fullModel: {
+      parameters: countParameters(base).total,
+      sizeBytes: modelSize(base, undefined, campaign.config.evaluation.sizeDtype).bytes,
+      layers: base.numLayers,
+      layerOptions: campaign.space.layerCounts,
+      intermediateOptions: campaign.space.widths,
+    },
+    records,
+  };
+}
+
+/**
+ * For each task, the architecture the width analysis suggests at the layer count most
+ * frequent among the best fifth of the float sub-networks (upper 20th percentile).
+ */
+export function suggestHeuristicSubnets<T extends string>(
+  evaluations: CampaignEvaluation[],
+  tasks: T[],
+  percentile = 20,
+): { task: T; subnet: SubnetSpec }[] {
+  const out: { task: T; subnet: SubnetSpec }[] = [];
+  const records = evaluations.map((e) => ({ ...e, quant: e.quant, origin: 'search' as const }));
+  for (const task of tasks) {
+    const float = records.filter((r) => r.task === task && r.quant === 'none').sort((a, b) => b.accuracy - a.accuracy);
+    if (float.length < 5) continue;
+    const top = float.slice(0, Math.max(1, Math.ceil(float.length * (percentile / 100))));
+    const counts = new Map<number, number>();
+    for (const r of top) counts.set(r.subnet.layers, (counts.get(r.subnet.layers) ?? 0) + 1);
+    const layers = [...counts.entries()].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]![0];
+    out.push({ task, subnet: heuristicArchitecture(records, task, layers, percentile) });
+  }
+  return out;
+}

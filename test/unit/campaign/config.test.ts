@@ -1,0 +1,66 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseCampaignConfig } from '../../../config/campaign';
+import { loadCampaignFile } from '../../../config/load';
+import { injectedFailure } from '../../../activities/failures';
+
+describe('campaign config', () => {
+  it('fills the paper defaults', () => {
+    const config = parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'mmlu' }] });
+    expect(config.linas).toEqual({ population: 50, evaluations: 250, predictorEvaluations: 20_000, seed: 0 });
+    expect(config.objectives).toEqual(['size', 'accuracy']);
+    expect(config.quantization).toEqual(['int8']);
+    expect(config.queues.train).toBe('llama-nas-train');
+  });
+
+  it('names the bad field', () => {
+    expect(() => parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'mmlu', shots: -1 }] })).toThrow(
+      /field tasks\.0\.shots/,
+    );
+    expect(() => parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'gsm8k' }] })).toThrow(
+      /field tasks\.0\.name/,
+    );
+    expect(() => parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [], extra: 1 })).toThrow(/field tasks/);
+    expect(() => parseCampaignConfig({ name: 'x', baseModel: '/m', tasks: [{ name: 'mmlu' }] })).toThrow(
+      /field tasks\.0\.data: a data file is required/,
+    );
+    expect(() =>
+      parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'mmlu' }], linas: { population: 50, evaluations: 10 } }),
+    ).toThrow(/field linas\.evaluations/);
+  });
+
+  it('resolves paths against the config file and reads YAML', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'name: y\nbaseModel: models/base\ntasks:\n  - name: arc_easy\n    data: data/arc.jsonl\n');
+    const config = loadCampaignFile(file);
+    expect(config.baseModel).toBe(join(dir, 'models/base'));
+    expect(config.tasks[0].data).toBe(join(dir, 'data/arc.jsonl'));
+  });
+
+  it('names the file when it is not valid JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, '{ "name": ');
+    expect(() => loadCampaignFile(file)).toThrow(new RegExp(`${file}: not valid JSON`));
+  });
+
+  it('the example campaign files are valid', () => {
+    for (const f of ['demo.json', 'llama2-7b.example.json']) {
+      expect(() => loadCampaignFile(join(__dirname, '../../../config', f))).not.toThrow();
+    }
+  });
+});
+
+describe('fault injection', () => {
+  it('fails about the configured fraction of attempts, the same ones every time', () => {
+    const ids = Array.from({ length: 2000 }, (_, i) => `wf/${i}/1`);
+    const failed = ids.filter((id) => injectedFailure({ failureRate: 0.2, seed: 7 }, id));
+    expect(failed.length / ids.length).toBeGreaterThan(0.15);
+    expect(failed.length / ids.length).toBeLessThan(0.25);
+    expect(ids.filter((id) => injectedFailure({ failureRate: 0.2, seed: 7 }, id))).toEqual(failed);
+    expect(injectedFailure(undefined, 'x')).toBeUndefined();
+    expect(injectedFailure({ failureRate: 0.2, seed: 7 }, failed[0])?.type).toBe('DeviceFailure');
+  });
+});

@@ -1,0 +1,180 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { EvaluationResult, PreparedCampaign, SearchProgress } from '../activities/types';
+import { linasSearch, pauseSignal, resumeSignal, searchWorkflowId } from './search';
+
+export type CampaignStage = 'preparing' | 'fine-tuning' | 'searching' | 'quantizing' | 'confirming' | 'analysing' | 'done';
+
+export interface CampaignStatus {
+  stage: CampaignStage;
+  campaignDir?: string;
+  superNetwork?: string;
+  searches: { task: string; workflowId: string }[];
+  fronts: Record<string, SearchProgress['front']>;
+  quantized: number;
+}
+
+export interface CampaignResult {
+  campaignDir: string;
+  superNetwork: string;
+  reportDir: string;
+  resultsFile: string;
+  fronts: Record<string, SearchProgress['front']>;
+  quantized: EvaluationResult[];
+  heuristics: EvaluationResult[];
+}
+
+export const campaignStatusQuery = defineQuery<CampaignStatus>('status');
+export const pauseCampaignSignal = defineSignal('pause');
+export const resumeCampaignSignal = defineSignal('resume');
+
+const NON_RETRYABLE = ['ConfigError', 'BadData', 'BadCheckpoint', 'bad_config', 'bad_data'];
+
+/**
+ * A LLaMA-NAS campaign: check the inputs, fine-tune the super-network (InstaTune), search each
+ * task with LINAS in a child workflow of its own, quantize and re-evaluate each front, evaluate
+ * the heuristic architectures the analysis suggests, and write the report.
+ */
+export async function llamaNasCampaign(config: unknown): Promise<CampaignResult> {
+  const info = workflowInfo();
+  const prepare = proxyActivities<typeof activities>({
+    taskQueue: info.taskQueue,
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '5 minutes',
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const status: CampaignStatus = { stage: 'preparing', searches: [], fronts: {}, quantized: 0 };
+  setHandler(campaignStatusQuery, () => status);
+
+  const campaign: PreparedCampaign = await prepare.prepareCampaign(config);
+  const { config: cfg } = campaign;
+  status.campaignDir = campaign.campaignDir;
+  upsertSearchAttributes({ CampaignName: [cfg.name], BaseModel: [campaign.baseModelName] });
+
+  const train = proxyActivities<typeof activities>({
+    taskQueue: cfg.queues.train,
+    startToCloseTimeout: '72 hours',
+    heartbeatTimeout: '5 minutes',
+    retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes', maximumAttempts: 50, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const evaluate = proxyActivities<typeof activities>({
+    taskQueue: cfg.queues.eval,
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const light = proxyActivities<typeof activities>({
+    taskQueue: cfg.queues.main,
+    startToCloseTimeout: '30 minutes',
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+
+  // 1. Elastic fine-tuning (or a super-network reused as it is)
+  status.stage = 'fine-tuning';
+  const superNetwork = await train.instatuneSuperNetwork(campaign);
+  status.superNetwork = superNetwork;
+
+  // 2. One LINAS search per task, in parallel, each a child workflow with its own history
+  status.stage = 'searching';
+  const children = campaign.tasks.map((task) => ({ task: task.name, workflowId: searchWorkflowId(info.workflowId, task.name) }));
+  status.searches = children;
+  const forward = (signal: typeof pauseSignal | typeof resumeSignal) => () => {
+    for (const c of children) void getExternalWorkflowHandle(c.workflowId).signal(signal).catch(() => undefined);
+  };
+  setHandler(pauseCampaignSignal, forward(pauseSignal));
+  setHandler(resumeCampaignSignal, forward(resumeSignal));
+  const finals = await Promise.all(
+    campaign.tasks.map((task, i) =>
+      executeChild(linasSearch, {
+        workflowId: children[i].workflowId,
+        taskQueue: cfg.queues.main,
+        args: [{ campaign, task, modelDir: superNetwork }],
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      }),
+    ),
+  );
+  finals.forEach((f, i) => (status.fronts[campaign.tasks[i].name] = f.front));
+
+  // 3. Quantize each front and evaluate it again
+  status.stage = 'quantizing';
+  const jobs = cfg.quantization.flatMap((quant) =>
+    campaign.tasks.flatMap((task, i) =>
+      finals[i].front.map((point) => ({ quant, task, subnet: point.subnet })),
+    ),
+  );
+  const quantized: EvaluationResult[] = [];
+  for (let start = 0; start < jobs.length; start += cfg.maxConcurrentEvaluations) {
+    const batch = jobs.slice(start, start + cfg.maxConcurrentEvaluations);
+    const done = await Promise.all(
+      batch.map((j) =>
+        evaluate.evaluateSubnet({
+          campaignDir: campaign.campaignDir,
+          cacheDir: campaign.cacheDir,
+          modelDir: superNetwork,
+          subnet: j.subnet,
+          task: j.task,
+          quant: j.quant,
+          bos: cfg.evaluation.bos,
+          threads: cfg.evaluation.threads,
+          sizeDtype: cfg.evaluation.sizeDtype,
+          measureThroughput: cfg.objectives[0] === 'throughput',
+          faultInjection: cfg.faultInjection,
+        }),
+      ),
+    );
+    quantized.push(...done);
+    status.quantized = quantized.length;
+  }
+
+  // 4. The heuristic architectures suggested by the width analysis, evaluated to confirm them
+  status.stage = 'confirming';
+  const suggestions = await light.suggestHeuristics({ campaignDir: campaign.campaignDir, tasks: campaign.tasks.map((t) => t.name) });
+  const heuristics: EvaluationResult[] = [];
+  for (const s of suggestions) {
+    const task = campaign.tasks.find((t) => t.name === s.task);
+    if (!task) throw ApplicationFailure.nonRetryable(`heuristic for unknown task ${s.task}`);
+    heuristics.push(
+      await evaluate.evaluateSubnet({
+        campaignDir: campaign.campaignDir,
+        cacheDir: campaign.cacheDir,
+        modelDir: superNetwork,
+        subnet: s.subnet,
+        task,
+        quant: 'none',
+        bos: cfg.evaluation.bos,
+        threads: cfg.evaluation.threads,
+        sizeDtype: cfg.evaluation.sizeDtype,
+        measureThroughput: cfg.objectives[0] === 'throughput',
+        faultInjection: cfg.faultInjection,
+      }),
+    );
+  }
+
+  // 5. Analysis and report; not cancelled with the campaign once started, so the files stay whole
+  status.stage = 'analysing';
+  const report = await CancellationScope.nonCancellable(() =>
+    light.writeCampaignReport({ campaign, superNetwork, heuristics: heuristics.map((h) => h.key) }),
+  );
+  status.stage = 'done';
+  return {
+    campaignDir: campaign.campaignDir,
+    superNetwork,
+    reportDir: report.reportDir,
+    resultsFile: report.resultsFile,
+    fronts: status.fronts,
+    quantized,
+    heuristics,
+  };
+}

@@ -192,7 +192,10 @@ export function buildSubnetModel(
   const g = new GraphBuilder();
   const { hiddenSize: h, headDim: hd, numHeads: nh, numKvHeads: nkv, vocabSize: v } = config;
   const rep = nh / nkv;
+  const declared = new Set<string>();
   const weight = (key: string, dims: number[]): string => {
+    if (declared.has(key)) return key;
+    declared.add(key);
     const loc = locate(key, dims);
     if (loc.length !== elementCount(dims) * 4)
       throw new Error(`internal error: weight ${key} has the wrong length`);

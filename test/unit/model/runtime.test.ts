@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { openCheckpoint } from '../../../src/model/checkpoint';
 import { EXPORT_INFO_FILE, EXPORT_MODEL_FILE, exportSubnet, measureExport } from '../../../src/model/export';
+import { decodeInitializers } from '../../../src/model/onnx';
 import { type SubnetSession, openSubnet } from '../../../src/model/runtime';
 import { countParameters } from '../../../src/model/size';
 import type { PackedRow } from '../../../src/model/types';
@@ -168,5 +169,22 @@ describe('ONNX runtime of sub-networks', () => {
     const [viaRuntime] = await session.logits([tokens]);
     expect(maxAbsDiff(out.logits!.data as Float32Array, viaRuntime!)).toBeLessThan(1e-5);
     await bare.release();
+  });
+
+  it('declares each weight once when embeddings are tied', async () => {
+    const tiedDir = join(dir, 'tied');
+    writeRandomCheckpoint(tiedDir, tinyConfig({ tieWordEmbeddings: true }), 5);
+    const info = await exportSubnet(
+      await openCheckpoint(tiedDir),
+      { layers: 1, intermediate: [4] },
+      join(dir, 'tied-out'),
+    );
+    const names = decodeInitializers(readFileSync(join(dir, 'tied-out', EXPORT_MODEL_FILE))).map(
+      (t) => t.name,
+    );
+    expect(new Set(names).size).toBe(names.length);
+    expect(info.measured.parameters).toBe(
+      countParameters(tinyConfig({ tieWordEmbeddings: true }), { layers: 1, intermediate: [4] }).total,
+    );
   });
 });

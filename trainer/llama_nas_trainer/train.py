@@ -134,6 +134,7 @@ def build(cfg: TrainConfig) -> Setup:
         torch.set_num_threads(cfg.threads)
     else:
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    torch.set_flush_denormal(True)  # denormal floats slow CPU kernels by orders of magnitude
     device = resolve_device(cfg.device)
     if device.type == "cpu" and cfg.dtype == "float16":
         raise TrainerError("bad_config", 'dtype: "float16" autocast needs a GPU; use "float32" or "bfloat16" on the CPU')

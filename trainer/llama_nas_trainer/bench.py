@@ -1,0 +1,116 @@
+"""Tokens/s of the elastic trainer against a plain PyTorch training loop over the same model and batches.
+
+    python3 -m llama_nas_trainer.bench [--steps N] [--batch-size B] [--seq-len T] [--architecture JSON] [--json]
+
+Three runs, each timed after one warm-up step:
+  plain          a minimal loop: forward, cross-entropy, backward, clip, AdamW step (full network)
+  trainer_full   the trainer (run_training) with no search space: every step the full network
+  trainer_elastic the trainer alternating the full network and sampled sub-networks (InstaTune)
+The ratio that measures the trainer's overhead is trainer_full / plain; trainer_elastic is faster
+than plain because half its steps run smaller sub-networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List
+
+import torch
+
+from .config import parse_config
+from .model import LlamaConfig, LlamaForCausalLM
+from .train import param_groups, run_training
+
+# The embedded world's default scale (a 16-layer small model on a 2-core CPU).
+EMBEDDED_DEFAULT = {"vocab_size": 512, "hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 16,
+                    "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 256}
+
+
+def plain_loop(arch: Dict[str, Any], rows: torch.Tensor, steps: int, batch: int, lr: float, seed: int) -> float:
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(LlamaConfig.from_dict(arch))
+    model.init_weights(0.02, torch.Generator().manual_seed(seed))
+    model.train()
+    opt = torch.optim.AdamW(param_groups(model, 0.0), lr=lr)
+    start = 0.0
+    for step in range(steps + 1):
+        if step == 1:
+            start = time.perf_counter()
+        ids = rows[(step * batch) % len(rows):][:batch]
+        logits = model(ids)
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return steps * batch * rows.shape[1] / (time.perf_counter() - start)
+
+
+def trainer_run(arch: Dict[str, Any], data: str, steps: int, batch: int, seq_len: int, lr: float, seed: int,
+                elastic: bool, out: str) -> float:
+    raw: Dict[str, Any] = {"mode": "pretrain", "architecture": arch, "data": {"path": data, "format": "tokens"},
+                           "max_steps": steps + 1, "batch_size": batch, "seq_len": seq_len, "lr": lr, "seed": seed,
+                           "schedule": "constant", "checkpoint_every": 10**9, "add_eos": False,
+                           "threads": torch.get_num_threads()}
+    n = arch["num_hidden_layers"]
+    w = arch["intermediate_size"]
+    if elastic:
+        raw["search_space"] = {"layers": sorted({max(1, n // 2), max(1, 3 * n // 4), n}), "intermediate": sorted({w // 2, w})}
+    times: List[float] = []
+    tokens: List[float] = []
+
+    def emit(e: Dict[str, Any]) -> None:
+        if e["type"] == "step":
+            times.append(time.perf_counter())
+            tokens.append(batch * seq_len)
+
+    run_training(parse_config(raw), out, False, emit=emit)
+    return sum(tokens[1:]) / (times[-1] - times[0])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m llama_nas_trainer.bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--seq-len", type=int, default=64)
+    ap.add_argument("--architecture", default=None, help="JSON LlamaConfig fields (default: the embedded default)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+    torch.set_flush_denormal(True)
+    arch = json.loads(args.architecture) if args.architecture else dict(EMBEDDED_DEFAULT)
+    g = torch.Generator().manual_seed(0)
+    n_rows = args.batch_size * (args.steps + 1)
+    rows = torch.randint(0, arch["vocab_size"], (n_rows, args.seq_len), generator=g)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "tokens.jsonl")
+        with open(data, "w", encoding="utf-8") as f:
+            for r in rows.tolist():
+                f.write(json.dumps({"input_ids": r}) + "\n")
+        lr = 1e-4
+        plain = plain_loop(arch, rows, args.steps, args.batch_size, lr, 0)
+        full = trainer_run(arch, data, args.steps, args.batch_size, args.seq_len, lr, 0, False, os.path.join(tmp, "full"))
+        elastic = trainer_run(arch, data, args.steps, args.batch_size, args.seq_len, lr, 0, True, os.path.join(tmp, "elastic"))
+    result = {"architecture": arch, "steps": args.steps, "batch_size": args.batch_size, "seq_len": args.seq_len,
+              "threads": torch.get_num_threads(), "plain_tokens_per_s": round(plain, 1),
+              "trainer_full_tokens_per_s": round(full, 1), "trainer_elastic_tokens_per_s": round(elastic, 1),
+              "trainer_full_vs_plain": round(full / plain, 3), "trainer_elastic_vs_plain": round(elastic / plain, 3)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"model: {arch['num_hidden_layers']} layers, hidden {arch['hidden_size']}, intermediate "
+              f"{arch['intermediate_size']}; batch {args.batch_size} x {args.seq_len}; {result['threads']} threads")
+        print(f"plain loop              {plain:10.1f} tokens/s")
+        print(f"trainer, full network   {full:10.1f} tokens/s  ({full / plain:.1%} of plain)")
+        print(f"trainer, elastic        {elastic:10.1f} tokens/s  ({elastic / plain:.1%} of plain)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

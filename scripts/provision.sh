@@ -69,3 +69,16 @@ if [ -z "$python" ]; then
   exit 1
 fi
 say "trainer Python: $python ($("$python" -c 'import torch; print("torch", torch.__version__)'))"
+
+# 4. Debian's Chromium, which the report test (test/integration/report-chromium.test.ts) drives headless.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing chromium with apt"
+  export DEBIAN_FRONTEND=noninteractive
+  for attempt in 1 2 3 4 5 6; do
+    if { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; then break; fi
+    [ "$attempt" = 6 ] && { say "apt-get could not install chromium"; exit 1; }
+    say "apt-get failed (another apt run holding the lock?); retrying in 20 s"
+    sleep 20
+  done
+fi
+[ -x /usr/bin/chromium ] && say "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)" || say "no /usr/bin/chromium: the report's browser test will fail"

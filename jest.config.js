@@ -1,6 +1,6 @@
 /** Unit tests are fast and need no server; integration tests use the real Temporal dev
  * server (started once in globalSetup), the real trainer and the real runtime. */
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 module.exports = {
   testTimeout: 120_000,
   forceExit: true,

@@ -1,2 +1,10 @@
 // Every activity the workers register, grouped by the task queue that runs it.
 export { describeEnvironment } from './environment';
+export {
+  prepareCampaign,
+  searchPropose,
+  searchRecord,
+  evaluateSubnet,
+  suggestHeuristics,
+  writeCampaignReport,
+} from './campaign';

@@ -32,6 +32,8 @@ export interface CampaignResult {
   reportDir: string;
   resultsFile: string;
   fronts: Record<string, SearchProgress['front']>;
+  /** The full network per task, in float: the point every sub-network is compared with. */
+  fullNetwork: EvaluationResult[];
   quantized: EvaluationResult[];
   heuristics: EvaluationResult[];
 }
@@ -39,6 +41,17 @@ export interface CampaignResult {
 export const campaignStatusQuery = defineQuery<CampaignStatus>('status');
 export const pauseCampaignSignal = defineSignal('pause');
 export const resumeCampaignSignal = defineSignal('resume');
+
+/** The largest sub-network of the space: every layer at its widest. */
+function fullSubnetOf(space: PreparedCampaign['space']): { layers: number; intermediate: number[] } {
+  const layers = Math.max(...space.layerCounts);
+  const widest = (i: number): number => {
+    const w = space.widths;
+    const options = typeof w[0] === 'number' ? (w as number[]) : (w as number[][])[i];
+    return Math.max(...options);
+  };
+  return { layers, intermediate: Array.from({ length: layers }, (_, i) => widest(i)) };
+}
 
 const NON_RETRYABLE = ['ConfigError', 'BadData', 'BadCheckpoint', 'bad_config', 'bad_data'];
 
@@ -107,14 +120,20 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
   );
   finals.forEach((f, i) => (status.fronts[campaign.tasks[i].name] = f.front));
 
-  // 3. Quantize each front and evaluate it again
+  // 3. The full network as the reference point, then each front quantized and evaluated again
   status.stage = 'quantizing';
-  const jobs = cfg.quantization.flatMap((quant) =>
-    campaign.tasks.flatMap((task, i) =>
-      finals[i].front.map((point) => ({ quant, task, subnet: point.subnet })),
+  const full = fullSubnetOf(campaign.space);
+  const jobs = [
+    ...campaign.tasks.map((task) => ({ quant: 'none' as const, task, subnet: full })),
+    ...cfg.quantization.flatMap((quant) =>
+      campaign.tasks.flatMap((task, i) => [
+        { quant, task, subnet: full },
+        ...finals[i].front.map((point) => ({ quant, task, subnet: point.subnet })),
+      ]),
     ),
-  );
+  ];
   const quantized: EvaluationResult[] = [];
+  const fullNetwork: EvaluationResult[] = [];
   for (let start = 0; start < jobs.length; start += cfg.maxConcurrentEvaluations) {
     const batch = jobs.slice(start, start + cfg.maxConcurrentEvaluations);
     const done = await Promise.all(
@@ -134,7 +153,8 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
         }),
       ),
     );
-    quantized.push(...done);
+    quantized.push(...done.filter((r) => r.quant !== 'none'));
+    fullNetwork.push(...done.filter((r) => r.quant === 'none'));
     status.quantized = quantized.length;
   }
 
@@ -174,6 +194,7 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
     reportDir: report.reportDir,
     resultsFile: report.resultsFile,
     fronts: status.fronts,
+    fullNetwork,
     quantized,
     heuristics,
   };

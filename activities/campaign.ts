@@ -1,0 +1,330 @@
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { Context, activityInfo } from '@temporalio/activity';
+import { ConfigError, parseCampaignConfig, type TaskName } from '../config/campaign';
+import { buildCampaignResults } from '../src/campaign/results';
+import { evaluatePrepared, loadTask, prepareTask, type PreparedTask as EvalPreparedTask } from '../src/eval';
+import { EvaluationCache, parseSubnetKey, subnetKey } from '../src/search';
+import { createSearch, isDone, loadState, progress, propose, record, setBudget } from '../src/search/linas';
+import { loadLlamaConfig } from '../src/model/config';
+import { openCheckpoint } from '../src/model/checkpoint';
+import { openSubnet } from '../src/model/runtime';
+import { canonicalSubnet } from '../src/model/subnet';
+import { modelSize } from '../src/model/size';
+import { loadTokenizer } from '../src/model/tokenizer';
+import type { TextTokenizer } from '../src/model/types';
+import { writeJsonAtomic } from '../src/fsutil';
+import { stateDir } from '../src/toolchain';
+import { classified, injectedFailure } from './failures';
+import type {
+  EvaluationRequest,
+  EvaluationResult,
+  PreparedCampaign,
+  PreparedTask,
+  Proposal,
+  ProposeRequest,
+  RecordRequest,
+  SearchProgress,
+} from './types';
+
+/** The default elastic space of a base model: {0.75, 0.875, 1} x layers, {1/2, 1} x MLP width. */
+export function defaultSpace(numLayers: number, intermediate: number): PreparedCampaign['space'] {
+  const layers = [...new Set([Math.round(numLayers * 0.75), Math.round(numLayers * 0.875), numLayers])];
+  return { layerCounts: layers, widths: [Math.floor(intermediate / 2), intermediate] };
+}
+
+/** Checks every input of a campaign before anything runs: config, checkpoint, data files. */
+export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
+  return classified(async () => {
+    const config = parseCampaignConfig(raw, 'campaign config');
+    const home = stateDir();
+    let baseModelDir = config.baseModel;
+    let instructionData = config.finetune.data;
+    let taskData: Partial<Record<TaskName, string>> = {};
+    if (config.baseModel === 'embedded') {
+      const { ensureEmbeddedWorld } = await import('../src/world/embedded');
+      const world = await ensureEmbeddedWorld({ seed: config.worldSeed, onProgress: (p) => Context.current().heartbeat(p) });
+      baseModelDir = world.baseModelDir;
+      instructionData ??= world.instructionData;
+      taskData = world.tasks;
+    }
+    await openCheckpoint(baseModelDir); // a bad checkpoint fails here, naming the file and tensor
+    const base = loadLlamaConfig(baseModelDir);
+    const tasks: PreparedTask[] = config.tasks.map((t) => {
+      const dataPath = t.data ?? taskData[t.name];
+      if (!dataPath) throw new ConfigError(`campaign config: field tasks: no data for ${t.name}`);
+      loadTask(t.name, dataPath, { fewshot: (t.shots ?? 0) > 0 }); // a bad row fails here, naming file and line
+      return { name: t.name, dataPath, shots: t.shots, limit: t.limit, fraction: t.fraction };
+    });
+    if (!config.finetune.skip && !config.finetune.superNetwork && !instructionData) {
+      throw new ConfigError('campaign config: field finetune.data: instruction data is needed to fine-tune');
+    }
+    const campaignDir = config.outDir ?? join(home, 'campaigns', config.name);
+    mkdirSync(campaignDir, { recursive: true });
+    const prepared: PreparedCampaign = {
+      config,
+      campaignDir,
+      baseModelDir,
+      instructionData,
+      tasks,
+      space: config.searchSpace ?? defaultSpace(base.numLayers, base.intermediateSize),
+      cacheDir: join(home, 'cache', 'evaluations'),
+      baseModelName: config.baseModel === 'embedded' ? `embedded-world-${config.worldSeed}` : basename(baseModelDir),
+    };
+    writeJsonAtomic(join(campaignDir, 'campaign.json'), prepared);
+    return prepared;
+  });
+}
+
+function stateFileName(searchDir: string, loop: number, phase: 'proposed' | 'recorded'): string {
+  return join(searchDir, `state-${String(loop).padStart(3, '0')}-${phase}.json`);
+}
+
+function readState(file: string) {
+  return loadState(JSON.parse(readFileSync(file, 'utf8')), file);
+}
+
+/** The next batch of the LINAS loop. Idempotent: a retry finds the state file it wrote. */
+export async function searchPropose(req: ProposeRequest): Promise<Proposal> {
+  return classified(async () => {
+    mkdirSync(req.searchDir, { recursive: true });
+    let state = req.stateFile
+      ? readState(req.stateFile)
+      : createSearch({
+          space: req.space,
+          objectives: [
+            req.objectives[0] === 'size'
+              ? { name: 'size_gib', direction: 'min' }
+              : { name: 'throughput', direction: 'max' },
+            { name: 'accuracy', direction: 'max' },
+          ],
+          constraints: req.maxSizeBytes ? [{ metric: 'size_gib', max: req.maxSizeBytes / 2 ** 30 }] : [],
+          population: req.linas.population,
+          budget: req.budget,
+          seed: req.linas.seed,
+          predictorEvaluations: req.linas.predictorEvaluations,
+        });
+    if (state.options.budget !== req.budget) state = setBudget(state, req.budget);
+    const file = stateFileName(req.searchDir, state.loop + 1, 'proposed');
+    if (existsSync(file)) {
+      const saved = readState(file);
+      return { stateFile: file, done: false, loop: saved.loop, candidates: pendingCandidates(saved) };
+    }
+    if (isDone(state)) return { stateFile: req.stateFile ?? '', done: true, loop: state.loop, candidates: [] };
+    const step = propose(state);
+    if (!step.candidates.length) return { stateFile: req.stateFile ?? '', done: true, loop: state.loop, candidates: [] };
+    writeJsonAtomic(file, step.state);
+    return {
+      stateFile: file,
+      done: false,
+      loop: step.state.loop,
+      candidates: step.candidates.map((c) => ({ key: c.key, subnet: c.subnet })),
+    };
+  });
+}
+
+function pendingCandidates(state: ReturnType<typeof readState>): Proposal['candidates'] {
+  return state.pending.map((p) => ({ key: p.key, subnet: parseSubnetKey(p.key) }));
+}
+
+/** Records a loop's real evaluations. Idempotent: the recorded state is written once. */
+export async function searchRecord(req: RecordRequest): Promise<SearchProgress> {
+  return classified(async () => {
+    const state = readState(req.stateFile);
+    const file = stateFileName(req.searchDir, state.loop, 'recorded');
+    let next = existsSync(file) ? readState(file) : undefined;
+    if (!next) {
+      next = record(
+        state,
+        req.results.map((r) => ({ key: r.key, objectives: objectivesOf(r) })),
+      );
+      writeJsonAtomic(file, next);
+    }
+    const view = progress(next);
+    return {
+      stateFile: file,
+      loop: view.loop,
+      evaluated: view.evaluated,
+      budget: view.budget,
+      done: view.done,
+      hypervolume: view.hypervolume ?? 0,
+      front: view.front,
+      predictorError: view.predictorError ?? undefined,
+    };
+  });
+}
+
+function objectivesOf(r: EvaluationResult): Record<string, number> {
+  return {
+    accuracy: r.accuracy,
+    size_gib: r.sizeBytes / 2 ** 30,
+    ...(r.throughput !== undefined ? { throughput: r.throughput } : {}),
+  };
+}
+
+// Evaluation state kept for the life of a worker process: a search evaluates hundreds of
+// sub-networks on the same task, so tokenizers and prepared prompts are built once.
+const tokenizers = new Map<string, Promise<TextTokenizer>>();
+const preparedTasks = new Map<string, Promise<EvalPreparedTask>>();
+
+function tokenizerOf(modelDir: string): Promise<TextTokenizer> {
+  let t = tokenizers.get(modelDir);
+  if (!t) tokenizers.set(modelDir, (t = loadTokenizer(modelDir)));
+  return t;
+}
+
+async function preparedTaskOf(modelDir: string, task: PreparedTask, bos: boolean): Promise<EvalPreparedTask> {
+  const id = JSON.stringify([modelDir, task, bos]);
+  let p = preparedTasks.get(id);
+  if (!p) {
+    p = (async () => {
+      const loaded = loadTask(task.name, task.dataPath, { fewshot: (task.shots ?? 0) > 0 });
+      return prepareTask(loaded, await tokenizerOf(modelDir), {
+        shots: task.shots,
+        limit: task.limit,
+        fraction: task.fraction,
+        bos,
+      });
+    })();
+    preparedTasks.set(id, p);
+    p.catch(() => preparedTasks.delete(id));
+  }
+  return p;
+}
+
+/**
+ * One real evaluation of a sub-network on a task, or its cached result. Heartbeats its
+ * progress; the result is cached before it is returned, so a retry or a rerun never pays twice.
+ */
+export async function evaluateSubnet(req: EvaluationRequest): Promise<EvaluationResult> {
+  return classified(async () => {
+    const info = activityInfo();
+    const fault = injectedFailure(
+      req.faultInjection,
+      `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`,
+    );
+    if (fault) throw fault;
+    const ckpt = await openCheckpoint(req.modelDir);
+    const subnet = canonicalSubnet(req.subnet, ckpt.config);
+    const key = subnetKey(subnet);
+    const cache = new EvaluationCache(req.cacheDir);
+    const context = {
+      task: req.task.name,
+      settings: {
+        checkpoint: ckpt.identity,
+        shots: req.task.shots ?? null,
+        limit: req.task.limit ?? null,
+        fraction: req.task.fraction ?? null,
+        bos: req.bos,
+        data: req.task.dataPath,
+        sizeDtype: req.sizeDtype,
+      },
+      quantization: req.quant,
+    };
+    const hit = cache.get(context, key);
+    if (hit) return finish(req, resultFrom(key, req, subnet, hit.values, true));
+
+    const prepared = await preparedTaskOf(req.modelDir, req.task, req.bos);
+    const session = await openSubnet(req.modelDir, subnet, { threads: req.threads, quant: req.quant });
+    let result;
+    try {
+      const signal = Context.current().cancellationSignal;
+      result = await evaluatePrepared(prepared, session, {
+        signal,
+        onProgress: (done, total) => Context.current().heartbeat({ done, total }),
+      });
+    } finally {
+      await session.close();
+    }
+    const metrics = result.results[req.task.name]!;
+    const size = modelSize(ckpt.config, subnet, req.sizeDtype, req.quant === 'int8' ? 'int8' : req.sizeDtype);
+    const values: Record<string, number> = {
+      accuracy: metrics.acc,
+      accuracyStderr: metrics.acc_stderr ?? 0,
+      ...(metrics.acc_norm !== undefined ? { accuracyNorm: metrics.acc_norm } : {}),
+      nSamples: result.nSamples,
+      parameters: size.parameters,
+      sizeBytes: size.bytes,
+    };
+    cache.put(context, key, values, { seconds: result.stats.seconds, host: require('node:os').hostname() });
+    appendFileSync(
+      join(req.campaignDir, 'computed.jsonl'),
+      `${JSON.stringify({ key, task: req.task.name, quant: req.quant, at: new Date().toISOString() })}\n`,
+    );
+    return finish(req, resultFrom(key, req, subnet, values, false));
+  });
+}
+
+function resultFrom(
+  key: string,
+  req: EvaluationRequest,
+  subnet: EvaluationResult['subnet'],
+  v: Record<string, number>,
+  cached: boolean,
+): EvaluationResult {
+  return {
+    key,
+    task: req.task.name,
+    quant: req.quant,
+    subnet,
+    accuracy: v.accuracy!,
+    accuracyStderr: v.accuracyStderr ?? 0,
+    ...(v.accuracyNorm !== undefined ? { accuracyNorm: v.accuracyNorm } : {}),
+    nSamples: v.nSamples ?? 0,
+    parameters: v.parameters!,
+    sizeBytes: v.sizeBytes!,
+    ...(v.throughput !== undefined ? { throughput: v.throughput } : {}),
+    cached,
+  };
+}
+
+/** Every evaluation the campaign used is also kept in the campaign's folder, for its report. */
+function finish(req: EvaluationRequest, result: EvaluationResult): EvaluationResult {
+  const dir = join(req.campaignDir, 'evaluations', req.task.name, req.quant);
+  mkdirSync(dir, { recursive: true });
+  writeJsonAtomic(join(dir, `${result.key.replace(/[^A-Za-z0-9._-]/g, '_')}.json`), result);
+  return result;
+}
+
+export function readCampaignEvaluations(campaignDir: string): EvaluationResult[] {
+  const root = join(campaignDir, 'evaluations');
+  if (!existsSync(root)) return [];
+  const out: EvaluationResult[] = [];
+  for (const task of readdirSync(root).sort()) {
+    for (const quant of readdirSync(join(root, task)).sort()) {
+      for (const f of readdirSync(join(root, task, quant)).filter((n) => n.endsWith('.json')).sort()) {
+        out.push(JSON.parse(readFileSync(join(root, task, quant, f), 'utf8')) as EvaluationResult);
+      }
+    }
+  }
+  return out;
+}
+
+/** The heuristic architectures of the width analysis, one per task, to be evaluated as confirmation. */
+export async function suggestHeuristics(req: {
+  campaignDir: string;
+  tasks: TaskName[];
+}): Promise<{ task: TaskName; subnet: EvaluationResult['subnet'] }[]> {
+  return classified(async () => {
+    const { suggestHeuristicSubnets } = await import('../src/campaign/results');
+    return suggestHeuristicSubnets(readCampaignEvaluations(req.campaignDir), req.tasks);
+  });
+}
+
+/** Writes results.json (every evaluation of the campaign) and the report next to it. */
+export async function writeCampaignReport(req: {
+  campaign: PreparedCampaign;
+  superNetwork: string;
+  heuristics: string[];
+}): Promise<{ reportDir: string; resultsFile: string }> {
+  return classified(async () => {
+    const { campaign } = req;
+    const results = buildCampaignResults(campaign, req.superNetwork, readCampaignEvaluations(campaign.campaignDir), req.heuristics);
+    const resultsFile = join(campaign.campaignDir, 'results.json');
+    writeJsonAtomic(resultsFile, results);
+    const { analyseCampaign, writeReport } = await import('../src/analysis');
+    const reportDir = join(campaign.campaignDir, 'report');
+    await writeReport(analyseCampaign(results), reportDir);
+    return { reportDir, resultsFile };
+  });
+}

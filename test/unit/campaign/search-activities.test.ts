@@ -1,0 +1,67 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { searchPropose, searchRecord } from '../../../activities/campaign';
+import type { EvaluationResult, ProposeRequest } from '../../../activities/types';
+
+function request(searchDir: string, stateFile?: string): ProposeRequest {
+  return {
+    searchDir,
+    stateFile,
+    task: 'arc_easy',
+    space: { layerCounts: [6, 7, 8], widths: [64, 128] },
+    linas: { population: 8, evaluations: 16, predictorEvaluations: 400, seed: 3 },
+    objectives: ['size', 'accuracy'],
+    budget: 16,
+  };
+}
+
+/** A made-up but deterministic measurement: accuracy grows with depth and width. */
+function measure(key: string, subnet: { layers: number; intermediate: number[] }): EvaluationResult {
+  const params = subnet.intermediate.reduce((a, k) => a + k, 0);
+  return {
+    key,
+    task: 'arc_easy',
+    quant: 'none',
+    subnet,
+    accuracy: Math.min(1, 0.3 + subnet.layers / 40 + params / 20_000),
+    accuracyStderr: 0.01,
+    nSamples: 100,
+    parameters: params * 1000,
+    sizeBytes: params * 2000,
+    cached: false,
+  };
+}
+
+describe('search activities (LINAS steps over state files)', () => {
+  it('a retried step finds what the first attempt wrote, and the loop ends at the budget', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'search-'));
+    const first = await searchPropose(request(dir));
+    const retried = await searchPropose(request(dir));
+    expect(retried).toEqual(first);
+    expect(first.candidates).toHaveLength(8);
+    expect(new Set(first.candidates.map((c) => c.key)).size).toBe(8);
+
+    const results = first.candidates.map((c) => measure(c.key, c.subnet));
+    const recorded = await searchRecord({ searchDir: dir, stateFile: first.stateFile, results, objectives: ['size', 'accuracy'] });
+    const again = await searchRecord({ searchDir: dir, stateFile: first.stateFile, results, objectives: ['size', 'accuracy'] });
+    expect(again).toEqual(recorded);
+    expect(recorded.evaluated).toBe(8);
+
+    const second = await searchPropose(request(dir, recorded.stateFile));
+    expect(second.loop).toBe(2);
+    const seen = new Set(first.candidates.map((c) => c.key));
+    expect(second.candidates.every((c) => !seen.has(c.key))).toBe(true);
+    const final = await searchRecord({
+      searchDir: dir,
+      stateFile: second.stateFile,
+      results: second.candidates.map((c) => measure(c.key, c.subnet)),
+      objectives: ['size', 'accuracy'],
+    });
+    expect(final.evaluated).toBe(16);
+    expect(final.done).toBe(true);
+    expect(final.front.length).toBeGreaterThan(0);
+    expect((await searchPropose(request(dir, final.stateFile))).done).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+});

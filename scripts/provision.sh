@@ -82,3 +82,10 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && [ -f /etc/debian_version 
   done
 fi
 [ -x /usr/bin/chromium ] && say "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)" || say "no /usr/bin/chromium: the report's browser test will fail"
+
+# 5. Compose, to validate docker-compose.yml where a docker client exists but no compose plugin.
+if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing docker-compose with apt (to validate docker-compose.yml)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null || say "could not install docker-compose"
+fi

@@ -8,3 +8,4 @@ export {
   suggestHeuristics,
   writeCampaignReport,
 } from './campaign';
+export { trainModel } from './train';

@@ -1,1 +1,2 @@
 export { probeWorkflow } from './probe';
+export { trainWorkflow } from './train';

@@ -32,7 +32,7 @@ from .model import LlamaConfig, LlamaForCausalLM
 from .tokenizer import Tokenizer, TokenizerError, find_tokenizer_json, load_tokenizer
 
 EXIT_CODES = {"done": 0, "internal": 1, "bad_config": 2, "bad_data": 3, "out_of_memory": 4, "device_failure": 5,
-              "interrupted": 75}
+              "busy": 6, "interrupted": 75}
 RESULT_FILE = "train_result.json"
 CHECKPOINT_DIR = "checkpoints"
 
@@ -297,10 +297,12 @@ def set_rng_state(state: Dict[str, Any], device: torch.device) -> None:
 
 
 class StopFlag:
-    """Set by SIGTERM/SIGINT; the loop checkpoints at the end of the current step and exits."""
+    """Set by SIGTERM/SIGINT, or when the parent process dies (the worker that ran us was killed):
+    the loop checkpoints at the end of the current step and exits, so no orphan keeps writing."""
 
     def __init__(self) -> None:
         self.signal: Optional[int] = None
+        self.parent: Optional[int] = None
 
     def install(self) -> None:
         def handler(signum, _frame):
@@ -308,6 +310,49 @@ class StopFlag:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+        self.parent = os.getppid()
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                PR_SET_PDEATHSIG = 1
+                ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            except (OSError, AttributeError):
+                pass  # the getppid() check below still notices
+
+    def requested(self) -> bool:
+        if self.signal is None and self.parent is not None and os.getppid() != self.parent:
+            self.signal = signal.SIGHUP
+        return self.signal is not None
+
+
+class OutputLock:
+    """An exclusive flock on OUT/.trainer.lock: two trainers never write the same folder at once.
+    The lock dies with its process, so a killed trainer never leaves it held."""
+
+    def __init__(self, out: str, wait_s: float = 120.0) -> None:
+        self.path = os.path.join(out, ".trainer.lock")
+        self.wait_s = wait_s
+        self.fd: Optional[int] = None
+
+    def __enter__(self) -> "OutputLock":
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise TrainerError("busy", f"{os.path.dirname(self.path)}: another trainer is writing to this folder") from None
+                time.sleep(0.5)
+
+    def __exit__(self, *_exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 def param_groups(model: LlamaForCausalLM, weight_decay: float):
@@ -324,6 +369,12 @@ def run_training(cfg: TrainConfig, out: str, resume: bool, emit: Callable[[Dict[
     """
     stop = stop or StopFlag()
     os.makedirs(out, exist_ok=True)
+    with OutputLock(out):
+        return _run_locked(cfg, out, resume, emit, stop, stop_after_step)
+
+
+def _run_locked(cfg: TrainConfig, out: str, resume: bool, emit: Callable[[Dict[str, Any]], None], stop: StopFlag,
+                stop_after_step: Optional[int]) -> Dict[str, Any]:
     result_path = os.path.join(out, RESULT_FILE)
     fingerprint = cfg.fingerprint()
     if os.path.exists(result_path):
@@ -392,7 +443,7 @@ def run_training(cfg: TrainConfig, out: str, resume: bool, emit: Callable[[Dict[
     last_checkpoint = resumed_from
     try:
         while step < total:
-            if stop.signal is not None:
+            if stop.requested():
                 raise Interrupted(checkpoint(step) if last_checkpoint is None or step > _step_of(last_checkpoint) else last_checkpoint, step)
             sub = sample_subnet(cfg, mcfg, step)
             layers, widths = sub if sub is not None else (None, None)
@@ -436,7 +487,8 @@ def run_training(cfg: TrainConfig, out: str, resume: bool, emit: Callable[[Dict[
     save_model(model.to("cpu"), out, dtype=s.save_dtype)
     if s.tokenizer_dir is not None:
         copy_tokenizer_files(s.tokenizer_dir, out)
-    result = {"type": "done", "out": os.path.abspath(out), "steps": step, "loss": last_loss, "fingerprint": fingerprint,
+    result = {"type": "done", "out": os.path.abspath(out), "steps": step,
+              "loss": last_loss if math.isfinite(last_loss) else None, "fingerprint": fingerprint,
               "mode": cfg.mode, "checkpoint": final_ck}
     atomic_write_json(result_path, result)
     emit(result)

@@ -4,6 +4,26 @@ import { analyseCampaign, CampaignResultsError, loadCampaignResults, writeReport
 import { UsageError } from '../errors';
 
 /**
+ * The report of CAMPAIGN (a results JSON file, or a campaign folder holding results.json)
+ * written into `out`; returns a line naming the report. Bad input is a UsageError.
+ */
+export async function writeCampaignFolderReport(
+  campaign: string,
+  out: string,
+  selectionTolerance = 0.01,
+): Promise<string> {
+  let results;
+  try {
+    results = loadCampaignResults(campaign);
+  } catch (err) {
+    if (err instanceof CampaignResultsError) throw new UsageError(err.message);
+    throw err;
+  }
+  const report = await writeReport(analyseCampaign(results, { selectionTolerance }), resolve(out));
+  return `report: ${report.html} (${report.files.length} files, ${report.charts.length} charts, in ${report.dir})`;
+}
+
+/**
  * `llama-nas report CAMPAIGN --out DIR`: the analysis of a campaign's results (a results.json
  * file, or a campaign folder holding one) as CSV/JSON tables, fronts, SVG charts and one
  * self-contained report.html.
@@ -24,16 +44,6 @@ export function register(program: Command): void {
           `--tolerance must be a non-negative number of accuracy points, got "${opts.tolerance}"`,
         );
       }
-      let results;
-      try {
-        results = loadCampaignResults(campaign);
-      } catch (err) {
-        if (err instanceof CampaignResultsError) throw new UsageError(err.message);
-        throw err;
-      }
-      const analysis = analyseCampaign(results, { selectionTolerance: tolerance / 100 });
-      const report = await writeReport(analysis, resolve(opts.out));
-      console.log(`report: ${report.html}`);
-      console.log(`${report.files.length} files (${report.charts.length} charts) in ${report.dir}`);
+      console.log(await writeCampaignFolderReport(campaign, opts.out, tolerance / 100));
     });
 }

@@ -6,7 +6,11 @@ import { analyseCampaign } from '../../../src/analysis/analyse';
 import { chartSpecs } from '../../../src/analysis/charts';
 import { loadCampaignResults } from '../../../src/analysis/load';
 import { summaryWide, writeReport } from '../../../src/analysis/report';
-import { CampaignResultsError } from '../../../src/analysis/types';
+import {
+  CampaignResultsError,
+  type CampaignResults,
+  type EvaluationRecord,
+} from '../../../src/analysis/types';
 import { FIXTURE_PATH } from '../../fixtures/analysis/make-results';
 import { tinyResults } from '../../fixtures/analysis/tiny';
 
@@ -100,6 +104,53 @@ describe('writeReport on the stored fixture', () => {
       expect.arrayContaining(['Best accuracy (float)', 'Best accuracy (INT8)']),
     );
     expect(html).toContain('Best accuracy (INT8)');
+  });
+});
+
+describe('writeReport on sparse campaigns', () => {
+  const rec = (
+    task: string,
+    w: number[],
+    accuracy: number,
+    extra: Partial<EvaluationRecord> = {},
+  ): EvaluationRecord => ({
+    task,
+    subnet: { layers: w.length, intermediate: w },
+    key: w.join('-'),
+    accuracy,
+    parameters: 100 + w.reduce((a, b) => a + b, 0),
+    sizeBytes: 200 + 2 * w.reduce((a, b) => a + b, 0),
+    quant: 'none',
+    ...extra,
+  });
+  const results: CampaignResults = {
+    campaign: { name: 'sparse', baseModel: 'm', createdAt: '2026-01-01' },
+    fullModel: {
+      parameters: 164,
+      sizeBytes: 328,
+      layers: 2,
+      layerOptions: [1, 2],
+      intermediateOptions: [16, 32],
+    },
+    records: [
+      rec('a', [32, 32], 0.5, { isFull: true }),
+      rec('a', [16], 0.4),
+      rec('b', [32, 32], 0.3, { isFull: true }),
+    ],
+  };
+
+  it('reports what there is: no width, hypervolume or throughput charts without their data', async () => {
+    const out = await writeReport(analyseCampaign(results), tmp());
+    expect(out.charts.map((c) => c.id)).toEqual(['front-size-a', 'layer-probabilities']);
+    const html = readFileSync(out.html, 'utf8');
+    expect(html).toContain('no hypervolume history');
+    expect(html).toContain('No throughput was measured for a');
+  });
+
+  it('writes an empty report for a campaign without evaluations', async () => {
+    const out = await writeReport(analyseCampaign({ ...results, records: [] }), tmp());
+    expect(out.charts).toEqual([]);
+    expect(readFileSync(join(out.dir, 'tables', 'summary.csv'), 'utf8')).toBe('');
   });
 });
 

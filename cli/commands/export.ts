@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { openCheckpoint } from '../../src/model/checkpoint';
 import { ModelFormatError } from '../../src/model/config';
 import { exportSubnet } from '../../src/model/export';
+import { QUANT_MODES, type QuantMode } from '../../src/model/quantize';
 import { canonicalSubnet, fullSubnet, readSubnetArg, SubnetSpecError } from '../../src/model/subnet';
 import { UsageError } from '../errors';
 
@@ -14,8 +15,16 @@ export function register(program: Command): void {
     .requiredOption('--model <dir>', 'Hugging Face LLaMA folder')
     .option('--subnet <spec>', 'sub-network as JSON text or @FILE (default: the full network)')
     .requiredOption('--out <dir>', 'output folder')
+    .option(
+      '--quant <mode>',
+      `decoder linear weights: ${QUANT_MODES.join(', ')} (MatMulNBits, block-wise)`,
+      'none',
+    )
     .option('--json', 'print the description (subnet.json) as JSON', false)
-    .action(async (opts: { model: string; subnet?: string; out: string; json: boolean }) => {
+    .action(async (opts: { model: string; subnet?: string; out: string; quant: string; json: boolean }) => {
+      if (!(QUANT_MODES as readonly string[]).includes(opts.quant)) {
+        throw new UsageError(`--quant ${opts.quant}: expected one of ${QUANT_MODES.join(', ')}`);
+      }
       try {
         const ckpt = await openCheckpoint(resolve(opts.model));
         let spec = fullSubnet(ckpt.config);
@@ -23,13 +32,14 @@ export function register(program: Command): void {
           const { json, source } = readSubnetArg(opts.subnet);
           spec = canonicalSubnet(json, ckpt.config, source);
         }
-        const info = await exportSubnet(ckpt, spec, resolve(opts.out));
+        const info = await exportSubnet(ckpt, spec, resolve(opts.out), opts.quant as QuantMode);
         if (opts.json) console.log(JSON.stringify(info));
         else {
           console.log(
             `exported ${info.subnet.layers}-layer sub-network ${info.hash} to ${resolve(opts.out)}: ` +
               `${info.measured.parameters.toLocaleString('en-US')} parameters, ` +
-              `${info.measured.weightsFileBytes.toLocaleString('en-US')} bytes of float32 weights`,
+              `${info.measured.weightsFileBytes.toLocaleString('en-US')} bytes of weights` +
+              (info.quant === 'none' ? ' (float32)' : ` (${info.quant} decoder linear layers)`),
           );
         }
       } catch (err) {

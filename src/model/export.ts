@@ -12,8 +12,9 @@ import {
 import { join } from 'node:path';
 import type { Checkpoint } from './checkpoint';
 import type { LlamaConfig } from './config';
-import { type ExternalLocation, GraphBuilder, OnnxType, decodeInitializers } from './onnx';
+import { type ExternalLocation, GraphBuilder, OnnxType, decodeInitializers, decodeNodes } from './onnx';
 import { elementCount } from './safetensors';
+import { type QuantMode, type QuantScheme, QUANT_SCHEMES, quantizeBlockwise } from './quantize';
 import { canonicalSubnet, canonicalSubnetJson, subnetHash } from './subnet';
 import type { SubnetSpec } from './types';
 
@@ -129,10 +130,14 @@ function align(offset: number, bytes: number): number {
   return Math.ceil(offset / a) * a;
 }
 
-/** Writes the given weights (prefix rows per `dims`) to `file` atomically; returns where each one is. */
-async function writeWeightsFile(
-  ckpt: Checkpoint,
-  weights: GraphWeight[],
+interface Blob {
+  key: string;
+  bytes: Uint8Array;
+}
+
+/** Writes blobs to `file` atomically, each aligned; returns where each one is. */
+async function writeBlobs(
+  blobs: AsyncIterable<Blob>,
   file: string,
   location: string,
 ): Promise<Map<string, ExternalLocation>> {
@@ -141,14 +146,12 @@ async function writeWeightsFile(
   const fd = openSync(tmp, 'w');
   try {
     let offset = 0;
-    for (const w of weights) {
-      const data = (await graphReady(ckpt, w)).subarray(0, elementCount(w.dims));
-      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    for await (const { key, bytes } of blobs) {
       const start = align(offset, bytes.length);
       if (start > offset) writeSync(fd, new Uint8Array(start - offset));
       let done = 0;
       while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-      where.set(w.key, { location, offset: start, length: bytes.length });
+      where.set(key, { location, offset: start, length: bytes.length });
       offset = start + bytes.length;
     }
     fsyncSync(fd);
@@ -157,6 +160,72 @@ async function writeWeightsFile(
   }
   renameSync(tmp, file);
   return where;
+}
+
+/** Float weights in graph layout, cut to `dims` (a prefix of rows). */
+async function* floatBlobs(ckpt: Checkpoint, weights: GraphWeight[]): AsyncIterable<Blob> {
+  for (const w of weights) {
+    const data = (await graphReady(ckpt, w)).subarray(0, elementCount(w.dims));
+    yield { key: w.key, bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  }
+}
+
+type LinearName = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';
+const LINEARS: readonly LinearName[] = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'];
+const HF_LINEAR: Record<LinearName, string> = {
+  q: 'self_attn.q_proj',
+  k: 'self_attn.k_proj',
+  v: 'self_attn.v_proj',
+  o: 'self_attn.o_proj',
+  gate: 'mlp.gate_proj',
+  up: 'mlp.up_proj',
+  down: 'mlp.down_proj',
+};
+
+/** [N, K] = [out, in] of a linear layer of the sub-network. */
+function linearShape(
+  config: LlamaConfig,
+  spec: SubnetSpec,
+  layer: number,
+  which: LinearName,
+): [number, number] {
+  const h = config.hiddenSize;
+  const qDim = config.numHeads * config.headDim;
+  const kvDim = config.numKvHeads * config.headDim;
+  const width = spec.intermediate[layer]!;
+  return {
+    q: [qDim, h],
+    k: [kvDim, h],
+    v: [kvDim, h],
+    o: [h, qDim],
+    gate: [width, h],
+    up: [width, h],
+    down: [h, width],
+  }[which] as [number, number];
+}
+
+/** Quantized linear weights of a sub-network (Hugging Face layout, MLP cut to its width). */
+async function* quantBlobs(ckpt: Checkpoint, spec: SubnetSpec, scheme: QuantScheme): AsyncIterable<Blob> {
+  for (let l = 0; l < spec.layers; l++) {
+    for (const which of LINEARS) {
+      const full = await ckpt.read(`model.layers.${l}.${HF_LINEAR[which]}.weight`);
+      const [n, k] = linearShape(ckpt.config, spec, l, which);
+      let w = full.subarray(0, n * k);
+      if (which === 'down') {
+        // first k columns of [hidden, intermediate]
+        const cols = ckpt.config.intermediateSize;
+        w = new Float32Array(n * k);
+        for (let r = 0; r < n; r++) w.set(full.subarray(r * cols, r * cols + k), r * k);
+      }
+      const q = quantizeBlockwise(w, n, k, scheme);
+      yield { key: `l${l}.${which}.qb`, bytes: q.packed };
+      yield { key: `l${l}.${which}.qs`, bytes: new Uint8Array(q.scales.buffer) };
+    }
+  }
+}
+
+async function* concatBlobs(...parts: AsyncIterable<Blob>[]): AsyncIterable<Blob> {
+  for (const part of parts) yield* part;
 }
 
 /** Where each full weight lies in the shared weights file of a checkpoint (deterministic layout). */
@@ -175,6 +244,8 @@ function sharedLayout(config: LlamaConfig, location: string): Map<string, Extern
 export interface SubnetGraphOptions {
   /** Extra entries for the model's metadata_props. */
   metadata?: Record<string, string>;
+  /** Decoder linear layers as MatMulNBits with weights quantized by this scheme. */
+  quant?: QuantScheme;
 }
 
 /**
@@ -199,10 +270,38 @@ export function buildSubnetModel(
     const loc = locate(key, dims);
     if (loc.length !== elementCount(dims) * 4)
       throw new Error(`internal error: weight ${key} has the wrong length`);
-    return g.externalFloat(key, dims, loc);
+    return g.external(key, OnnxType.FLOAT, dims, loc);
   };
   const widths = new Map(subnetWeights(config, spec).map((w) => [w.key, w.dims]));
   const w = (key: string) => weight(key, widths.get(key)!);
+  const quant = options.quant;
+  const linear = (x: string, layer: number, which: LinearName): string => {
+    if (!quant) {
+      const key = `l${layer}.${{ q: 'qT', k: 'kT', v: 'vT', o: 'oT', gate: 'gate', up: 'up', down: 'downT' }[which]}`;
+      const wt =
+        which === 'gate' || which === 'up' ? g.node('Transpose', [w(key)], { perm: [1, 0] }) : w(key);
+      return g.node('MatMul', [x, wt]);
+    }
+    const [n, k] = linearShape(config, spec, layer, which);
+    const blocks = Math.ceil(k / quant.blockSize);
+    const bKey = `l${layer}.${which}.qb`;
+    const sKey = `l${layer}.${which}.qs`;
+    const packed = g.external(
+      bKey,
+      OnnxType.UINT8,
+      [n, blocks, (quant.blockSize * quant.bits) / 8],
+      locate(bKey, []),
+    );
+    const scales = g.external(sKey, OnnxType.FLOAT, [n * blocks], locate(sKey, []));
+    const attrs = {
+      K: k,
+      N: n,
+      bits: quant.bits,
+      block_size: quant.blockSize,
+      accuracy_level: quant.accuracyLevel,
+    };
+    return g.nodeN('MatMulNBits', [x, packed, scales], attrs, 1, 'com.microsoft')[0]!;
+  };
 
   const inputIds = g.input('input_ids', OnnxType.INT64, ['batch', 'sequence']);
   const positionIds = g.input('position_ids', OnnxType.INT64, ['batch', 'sequence']);
@@ -244,9 +343,9 @@ export function buildSubnetModel(
   let x = g.node('Gather', [w('embed'), inputIds], { axis: 0 });
   for (let l = 0; l < spec.layers; l++) {
     const a = rmsNorm(x, `l${l}.ln1`);
-    const q = rope(g.node('Reshape', [g.node('MatMul', [a, w(`l${l}.qT`)]), shapeQ4]));
-    const k = rope(g.node('Reshape', [g.node('MatMul', [a, w(`l${l}.kT`)]), shapeKv4]));
-    const vv = g.node('MatMul', [a, w(`l${l}.vT`)]);
+    const q = rope(g.node('Reshape', [linear(a, l, 'q'), shapeQ4]));
+    const k = rope(g.node('Reshape', [linear(a, l, 'k'), shapeKv4]));
+    const vv = linear(a, l, 'v');
     // Grouped-query attention by broadcasting: query heads [kv group, repeat], keys/values [kv group, 1]
     const q5 = g.node('Transpose', [g.node('Reshape', [q, shapeQ5])], { perm: [0, 2, 3, 1, 4] });
     const kT5 = g.node('Transpose', [g.node('Reshape', [k, shapeKv5])], { perm: [0, 2, 3, 4, 1] });
@@ -254,13 +353,13 @@ export function buildSubnetModel(
     const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q5, kT5]), scale]), bias5]);
     const ctx = g.node('MatMul', [g.node('Softmax', [scores], { axis: -1 }), v5]);
     const merged = g.node('Reshape', [g.node('Transpose', [ctx], { perm: [0, 3, 1, 2, 4] }), shapeOut]);
-    x = g.node('Add', [x, g.node('MatMul', [merged, w(`l${l}.oT`)])]);
+    x = g.node('Add', [x, linear(merged, l, 'o')]);
 
     const m = rmsNorm(x, `l${l}.ln2`);
-    const gate = g.node('MatMul', [m, g.node('Transpose', [w(`l${l}.gate`)], { perm: [1, 0] })]);
-    const up = g.node('MatMul', [m, g.node('Transpose', [w(`l${l}.up`)], { perm: [1, 0] })]);
+    const gate = linear(m, l, 'gate');
+    const up = linear(m, l, 'up');
     const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
-    x = g.node('Add', [x, g.node('MatMul', [act, w(`l${l}.downT`)])]);
+    x = g.node('Add', [x, linear(act, l, 'down')]);
   }
   const final = rmsNorm(x, 'norm');
   const lmHead = config.tieWordEmbeddings ? g.node('Transpose', [w('embed')], { perm: [1, 0] }) : w('lmT');
@@ -272,7 +371,7 @@ export function buildSubnetModel(
   g.output('logits', OnnxType.FLOAT, ['batch', 'sequence', v]);
   return g.encode({
     graphName: `llama_subnet_${subnetHash(spec)}`,
-    opsets: [{ domain: '', version: 17 }],
+    opsets: [{ domain: '', version: 17 }, ...(quant ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     metadata: { subnet: canonicalSubnetJson(spec), hidden_size: String(h), ...options.metadata },
   });
 }
@@ -293,15 +392,23 @@ function writeFileAtomic(file: string, data: Uint8Array | string): void {
 
 export const SHARED_WEIGHTS_FILE = 'weights.bin';
 
+/** Only the non-linear weights (embedding, norms, lm_head) of a sub-network, for quantized models. */
+function nonLinearWeights(config: LlamaConfig, spec: SubnetSpec): GraphWeight[] {
+  return subnetWeights(config, spec).filter((w) => w.layer === undefined || w.dims.length === 1);
+}
+
 /**
  * The cached model of a sub-network: DIR/<subnet hash>.onnx next to one shared DIR/weights.bin
- * holding the whole base in graph layout, which every sub-network of that base points into.
- * DIR should be specific to the checkpoint's identity. Returns the .onnx path.
+ * holding the whole base in graph layout, which every float sub-network points into. A quantized
+ * sub-network (DIR/<hash>-<quant>.onnx) keeps its own file of quantized linear weights and takes
+ * embedding, norms and lm_head from the shared file. DIR should be specific to the checkpoint's
+ * identity. Returns the .onnx path.
  */
 export async function ensureCachedSubnetModel(
   ckpt: Checkpoint,
   spec: SubnetSpec,
   dir: string,
+  quant: QuantMode = 'none',
 ): Promise<string> {
   const canonical = canonicalSubnet(spec, ckpt.config);
   mkdirSync(dir, { recursive: true });
@@ -309,20 +416,36 @@ export async function ensureCachedSubnetModel(
   const layout = sharedLayout(ckpt.config, SHARED_WEIGHTS_FILE);
   const last = [...layout.values()].at(-1)!;
   if (!existsSync(shared) || statSync(shared).size !== last.offset + last.length) {
-    const written = await writeWeightsFile(ckpt, graphWeights(ckpt.config), shared, SHARED_WEIGHTS_FILE);
+    const written = await writeBlobs(
+      floatBlobs(ckpt, graphWeights(ckpt.config)),
+      shared,
+      SHARED_WEIGHTS_FILE,
+    );
     for (const [key, loc] of written) {
       if (layout.get(key)!.offset !== loc.offset)
         throw new Error(`internal error: shared layout differs at ${key}`);
     }
   }
-  const modelFile = join(dir, `${subnetHash(canonical)}.onnx`);
-  if (!existsSync(modelFile)) {
-    const bytes = buildSubnetModel(ckpt.config, canonical, (key, dims) => ({
-      ...layout.get(key)!,
-      length: elementCount(dims) * 4,
-    }));
-    writeFileAtomic(modelFile, bytes);
+  const hash = subnetHash(canonical);
+  const modelFile = join(dir, quant === 'none' ? `${hash}.onnx` : `${hash}-${quant}.onnx`);
+  if (existsSync(modelFile)) return modelFile;
+  const prefix = (key: string, dims: number[]) => ({ ...layout.get(key)!, length: elementCount(dims) * 4 });
+  if (quant === 'none') {
+    writeFileAtomic(modelFile, buildSubnetModel(ckpt.config, canonical, prefix));
+    return modelFile;
   }
+  const scheme = QUANT_SCHEMES[quant];
+  const quantFile = `${hash}-${quant}.weights`;
+  const quantWhere = await writeBlobs(quantBlobs(ckpt, canonical, scheme), join(dir, quantFile), quantFile);
+  const bytes = buildSubnetModel(
+    ckpt.config,
+    canonical,
+    (key, dims) => quantWhere.get(key) ?? prefix(key, dims),
+    {
+      quant: scheme,
+    },
+  );
+  writeFileAtomic(modelFile, bytes);
   return modelFile;
 }
 
@@ -334,39 +457,57 @@ export interface ExportInfo {
   base: { dir: string; identity: string; config: LlamaConfig };
   subnet: SubnetSpec;
   hash: string;
+  quant: QuantMode;
   files: { model: string; weights: string };
   inputs: string[];
   outputs: string[];
-  measured: { parameters: number; bytes: number; weightsFileBytes: number; dtype: 'float32' };
+  measured: { parameters: number; bytes: number; weightsFileBytes: number };
 }
 
-/** Measures an exported model: weights it references (parameters, bytes) and the file sizes. */
+/**
+ * Measures an exported model from its files: parameters (float initializers stored externally,
+ * plus N x K of every quantized MatMulNBits) and the bytes of external weight data it references.
+ */
 export function measureExport(
   dir: string,
   modelFile = EXPORT_MODEL_FILE,
 ): { parameters: number; bytes: number } {
-  const inits = decodeInitializers(readFileSync(join(dir, modelFile))).filter((t) => t.external);
+  const bytes = readFileSync(join(dir, modelFile));
+  const inits = decodeInitializers(bytes).filter((t) => t.external);
+  const floatParams = inits.filter((t) => t.dataType === OnnxType.FLOAT && !t.name.endsWith('.qs'));
+  const quantParams = decodeNodes(bytes)
+    .filter((n) => n.opType === 'MatMulNBits')
+    .reduce((s, n) => s + n.attributes.get('N')! * n.attributes.get('K')!, 0);
   return {
-    parameters: inits.reduce((s, t) => s + elementCount(t.dims), 0),
+    parameters: floatParams.reduce((s, t) => s + elementCount(t.dims), 0) + quantParams,
     bytes: inits.reduce((s, t) => s + t.external!.length, 0),
   };
 }
 
 /**
  * Exports a sub-network as a self-contained folder: model.onnx, model.weights (only the slices
- * it uses, float32) and subnet.json describing base, spec and sizes.
+ * it uses: float32, or the decoder's linear layers quantized) and subnet.json describing base,
+ * spec and sizes.
  */
-export async function exportSubnet(ckpt: Checkpoint, spec: SubnetSpec, outDir: string): Promise<ExportInfo> {
+export async function exportSubnet(
+  ckpt: Checkpoint,
+  spec: SubnetSpec,
+  outDir: string,
+  quant: QuantMode = 'none',
+): Promise<ExportInfo> {
   const canonical = canonicalSubnet(spec, ckpt.config);
   mkdirSync(outDir, { recursive: true });
-  const where = await writeWeightsFile(
-    ckpt,
-    subnetWeights(ckpt.config, canonical),
-    join(outDir, EXPORT_WEIGHTS_FILE),
-    EXPORT_WEIGHTS_FILE,
-  );
+  const scheme = quant === 'none' ? undefined : QUANT_SCHEMES[quant];
+  const blobs = scheme
+    ? concatBlobs(
+        floatBlobs(ckpt, nonLinearWeights(ckpt.config, canonical)),
+        quantBlobs(ckpt, canonical, scheme),
+      )
+    : floatBlobs(ckpt, subnetWeights(ckpt.config, canonical));
+  const where = await writeBlobs(blobs, join(outDir, EXPORT_WEIGHTS_FILE), EXPORT_WEIGHTS_FILE);
   const bytes = buildSubnetModel(ckpt.config, canonical, (key) => where.get(key)!, {
-    metadata: { base_identity: ckpt.identity },
+    metadata: { base_identity: ckpt.identity, quant },
+    ...(scheme ? { quant: scheme } : {}),
   });
   writeFileAtomic(join(outDir, EXPORT_MODEL_FILE), bytes);
   const measured = measureExport(outDir);
@@ -374,14 +515,11 @@ export async function exportSubnet(ckpt: Checkpoint, spec: SubnetSpec, outDir: s
     base: { dir: ckpt.dir, identity: ckpt.identity, config: ckpt.config },
     subnet: canonical,
     hash: subnetHash(canonical),
+    quant,
     files: { model: EXPORT_MODEL_FILE, weights: EXPORT_WEIGHTS_FILE },
     inputs: ['input_ids', 'position_ids', 'attention_bias', 'target_ids'],
     outputs: ['target_logprobs', 'logits'],
-    measured: {
-      ...measured,
-      weightsFileBytes: statSync(join(outDir, EXPORT_WEIGHTS_FILE)).size,
-      dtype: 'float32',
-    },
+    measured: { ...measured, weightsFileBytes: statSync(join(outDir, EXPORT_WEIGHTS_FILE)).size },
   };
   writeFileAtomic(join(outDir, EXPORT_INFO_FILE), JSON.stringify(info, null, 2) + '\n');
   return info;

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import * as protobuf from 'protobufjs';
 
 /** ONNX TensorProto.DataType values used here. */
-export const OnnxType = { FLOAT: 1, INT64: 7 } as const;
+export const OnnxType = { FLOAT: 1, UINT8: 2, INT64: 7 } as const;
 
 let root: protobuf.Root | undefined;
 function protoRoot(): protobuf.Root {
@@ -129,12 +129,19 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A float32 initializer stored in an external data file. */
-  externalFloat(name: string, dims: number[], where: ExternalLocation): string {
+  /** An initializer stored inside the model. */
+  constTensor(dataType: number, dims: number[], raw: Uint8Array): string {
+    const name = this.fresh('const');
+    this.initializers.push({ name, dims, dataType, rawData: raw });
+    return name;
+  }
+
+  /** An initializer stored in an external data file. */
+  external(name: string, dataType: number, dims: number[], where: ExternalLocation): string {
     this.initializers.push({
       name,
       dims,
-      dataType: OnnxType.FLOAT,
+      dataType,
       dataLocation: 1,
       externalData: [
         { key: 'location', value: where.location },
@@ -171,6 +178,25 @@ export class GraphBuilder {
     if (err) throw new Error(`internal error: ONNX model does not verify: ${err}`);
     return type.encode(type.fromObject(model)).finish();
   }
+}
+
+export interface DecodedNode {
+  opType: string;
+  domain: string;
+  attributes: Map<string, number>;
+}
+
+/** Reads the nodes of an ONNX model with their integer attributes. */
+export function decodeNodes(bytes: Uint8Array): DecodedNode[] {
+  const type = modelType();
+  const obj = type.toObject(type.decode(bytes), { longs: Number, defaults: false }) as {
+    graph?: { node?: { opType: string; domain?: string; attribute?: { name: string; i?: number }[] }[] };
+  };
+  return (obj.graph?.node ?? []).map((n) => ({
+    opType: n.opType,
+    domain: n.domain ?? '',
+    attributes: new Map((n.attribute ?? []).filter((a) => a.i !== undefined).map((a) => [a.name, a.i!])),
+  }));
 }
 
 export interface DecodedInitializer {

@@ -5,6 +5,7 @@ import { stateDir } from '../toolchain';
 import { openCheckpoint } from './checkpoint';
 import type { LlamaConfig } from './config';
 import { ensureCachedSubnetModel } from './export';
+import { type QuantMode, parseQuantMode } from './quantize';
 import { canonicalSubnet, subnetHash } from './subnet';
 import type { PackedRow, SequenceScorer, SubnetSpec } from './types';
 
@@ -13,7 +14,10 @@ export interface OpenSubnetOptions {
   threads?: number;
   /** Cache of exported sub-networks (default: stateDir()/onnx). */
   cacheDir?: string;
-  /** Weight quantization; only 'none' (float32) is implemented by the model core. */
+  /**
+   * Weight quantization of the decoder layers' linear weights: 'none' (float32, the default),
+   * 'int8' or 'int4' (block-wise, com.microsoft.MatMulNBits); embedding, norms and lm_head stay float32.
+   */
   quant?: string;
   /** Upper bound on batch size x padded length per session run (default 4096). */
   maxBatchTokens?: number;
@@ -30,6 +34,7 @@ export class PackedRowError extends Error {
 export interface SubnetSession extends SequenceScorer {
   readonly spec: SubnetSpec;
   readonly hash: string;
+  readonly quant: QuantMode;
   readonly modelPath: string;
   readonly config: LlamaConfig;
   /** Logits [length x vocab] of plain causal sequences (positions 0..n-1). */
@@ -141,13 +146,11 @@ export async function openSubnet(
   spec: SubnetSpec,
   opts: OpenSubnetOptions = {},
 ): Promise<SubnetSession> {
-  if (opts.quant !== undefined && opts.quant !== 'none') {
-    throw new Error(`quantization "${opts.quant}" is not implemented by the model runtime (only "none")`);
-  }
+  const quant = parseQuantMode(opts.quant);
   const ckpt = await openCheckpoint(modelDir);
   const canonical = canonicalSubnet(spec, ckpt.config);
   const cacheRoot = opts.cacheDir ?? join(stateDir(), 'onnx');
-  const modelPath = await ensureCachedSubnetModel(ckpt, canonical, join(cacheRoot, ckpt.identity));
+  const modelPath = await ensureCachedSubnetModel(ckpt, canonical, join(cacheRoot, ckpt.identity), quant);
   const session = await InferenceSession.create(modelPath, sessionOptions(opts.threads));
   const config = ckpt.config;
   const maxLength = config.maxPositionEmbeddings;
@@ -177,6 +180,7 @@ export async function openSubnet(
   return {
     spec: canonical,
     hash: subnetHash(canonical),
+    quant,
     modelPath,
     config,
     maxLength,

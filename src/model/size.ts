@@ -3,9 +3,10 @@ import { canonicalSubnet, fullSubnet } from './subnet';
 import type { SubnetSpec } from './types';
 
 /** Storage types sizes are reported for. */
-export type SizeDtype = 'f32' | 'f16' | 'bf16' | 'int8';
-export const SIZE_DTYPES: readonly SizeDtype[] = ['f32', 'f16', 'bf16', 'int8'];
-export const BYTES_PER_PARAMETER: Record<SizeDtype, number> = { f32: 4, f16: 2, bf16: 2, int8: 1 };
+export type SizeDtype = 'f32' | 'f16' | 'bf16' | 'int8' | 'int4';
+export const SIZE_DTYPES: readonly SizeDtype[] = ['f32', 'f16', 'bf16', 'int8', 'int4'];
+/** Bytes per parameter; quantization scales are not counted (as in the paper's figures). */
+export const BYTES_PER_PARAMETER: Record<SizeDtype, number> = { f32: 4, f16: 2, bf16: 2, int8: 1, int4: 0.5 };
 
 type PresetConfig = Omit<LlamaConfig, 'bosTokenId' | 'eosTokenId' | 'torchDtype'>;
 

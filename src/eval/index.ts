@@ -21,7 +21,7 @@ export type { EvalSettings, PreparedTask, PreparedItem, ResolvedSettings } from 
 export { scoreTask } from './score';
 export type { ScoreOptions, ScoringPath, ScoringStats, TaskScores } from './score';
 export { buildReport, perItemLines, writeFileAtomic, HARNESS_REFERENCE } from './report';
-export type { EvalIdentity, EvalReport, TaskResult, RunSettings } from './report';
+export type { EvalIdentity, EvalReport, TaskResult, RunSettings, SubnetIdentity } from './report';
 export type { ItemResult, MetricValues } from './metrics';
 export { EvalDataError } from './errors';
 export { TASK_NAMES } from './types';

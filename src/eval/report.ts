@@ -36,8 +36,11 @@ export interface TaskResult {
 /** Who was evaluated: the model (directory, name, checkpoint identity) and the sub-network, if any. */
 export interface EvalIdentity {
   model: Record<string, unknown>;
-  subnet?: SubnetSpec | null;
+  subnet?: SubnetIdentity | null;
 }
+
+/** A sub-network as evaluated, with its content hash where known. */
+export type SubnetIdentity = SubnetSpec & { hash?: string };
 
 type Metrics = Omit<MetricValues, 'samples'>;
 
@@ -51,7 +54,7 @@ export interface EvalReport {
   higher_is_better: Record<string, Record<string, boolean>>;
   settings?: Record<string, unknown>;
   model: Record<string, unknown>;
-  subnet: SubnetSpec | null;
+  subnet: SubnetIdentity | null;
   harness_reference: string;
   date: string;
 }

@@ -22,7 +22,7 @@ export function truthfulqaText(question: string): string {
 /** Original mc_task.json: `mc1_targets` maps each answer to 1 (true) or 0, the true one first. */
 const Original = z.object({
   question: z.string().min(1),
-  mc1_targets: z.record(z.string(), z.union([z.literal(0), z.literal(1)])),
+  mc1_targets: z.record(z.string(), z.union([z.literal(0), z.literal(1)], { error: 'labels are 0 or 1' })),
 });
 
 /** Hugging Face export (truthful_qa, multiple_choice): parallel choices and labels. */
@@ -30,7 +30,7 @@ const Hf = z.object({
   question: z.string().min(1),
   mc1_targets: z.object({
     choices: z.array(z.string()).min(2),
-    labels: z.array(z.union([z.literal(0), z.literal(1)])).min(2),
+    labels: z.array(z.union([z.literal(0), z.literal(1)], { error: 'labels are 0 or 1' })).min(2),
   }),
 });
 

@@ -11,7 +11,7 @@ const Row = z.object({
   sentence: z.string().refine((s) => s.includes('_'), 'sentence has no "_" blank'),
   option1: z.string().min(1),
   option2: z.string().min(1),
-  answer: z.union([z.enum(['1', '2']), z.literal(1), z.literal(2)]),
+  answer: z.union([z.enum(['1', '2']), z.literal(1), z.literal(2)], { error: 'must be "1" or "2"' }),
   qID: z.string().optional(),
 });
 

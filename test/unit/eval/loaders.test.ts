@@ -179,7 +179,7 @@ describe('bad files stop the run with the file and line', () => {
     const msg = message(() => loadTask('winogrande', file));
     expect(msg).toContain('2 bad records');
     expect(msg).toContain(`${file}:2: sentence: sentence has no "_" blank`);
-    expect(msg).toContain(`${file}:3: answer:`);
+    expect(msg).toContain(`${file}:3: answer: must be "1" or "2"`);
   });
 
   it('a missing split is named', () => {

@@ -1,0 +1,198 @@
+import { basename, resolve } from 'node:path';
+import { Presets, SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import {
+  buildReport,
+  EvalDataError,
+  evaluatePrepared,
+  isTaskName,
+  loadTask,
+  perItemLines,
+  prepareTask,
+  SettingsError,
+  TASK_NAMES,
+  writeFileAtomic,
+  type EvalReport,
+  type TaskResult,
+} from '../../src/eval';
+import { openCheckpoint } from '../../src/model/checkpoint';
+import { ModelFormatError } from '../../src/model/config';
+import { openSubnet } from '../../src/model/runtime';
+import {
+  canonicalSubnet,
+  fullSubnet,
+  readSubnetArg,
+  subnetHash,
+  SubnetSpecError,
+} from '../../src/model/subnet';
+import { loadTokenizer } from '../../src/model/tokenizer';
+import { UsageError } from '../errors';
+
+interface EvalOptions {
+  model: string;
+  task: string;
+  data: string;
+  subnet?: string;
+  shots?: string;
+  limit?: string;
+  fraction?: string;
+  seed?: string;
+  fewshotSeed?: string;
+  bos: boolean;
+  json: boolean;
+  perItem?: string;
+  out?: string;
+  naive: boolean;
+  threads?: string;
+}
+
+function integer(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min)
+    throw new UsageError(`${flag} ${value}: expected an integer >= ${min}`);
+  return Number(value);
+}
+
+function fraction(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const f = Number(value);
+  if (!(f > 0 && f <= 1)) throw new UsageError(`--fraction ${value}: expected a number in (0, 1]`);
+  return f;
+}
+
+/** A progress bar on stderr when it is a terminal; nothing otherwise (logs stay clean). */
+function progress(label: string): { update: (done: number, total: number) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta_formatted}`,
+      etaBuffer: 50,
+    },
+    Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: (done, total) => {
+      if (!started) {
+        bar.start(total, 0);
+        started = true;
+      }
+      bar.update(done);
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+const fmt = (x: number | null | undefined) => (x === null || x === undefined ? 'N/A' : x.toFixed(4));
+
+function printTable(report: EvalReport, result: TaskResult): void {
+  const rows = Object.entries(report.results).map(([key, m]) => {
+    const metrics = [`acc ${fmt(m.acc)} ± ${fmt(m.acc_stderr)}`];
+    if (m.acc_norm !== undefined) metrics.push(`acc_norm ${fmt(m.acc_norm)} ± ${fmt(m.acc_norm_stderr)}`);
+    return `${key.padEnd(40)} ${String(report.n_shot[key]).padStart(2)}-shot  n=${String(report.n_samples[key]).padEnd(6)} ${metrics.join('   ')}`;
+  });
+  console.log(rows.join('\n'));
+  const s = result.stats;
+  console.log(
+    `\n${s.requests} requests in ${s.seconds.toFixed(1)} s (${(s.requests / s.seconds).toFixed(1)} requests/s, ` +
+      `${(s.tokens / s.seconds).toFixed(0)} tokens/s, ${s.path} path); bos=${result.settings.bos}, max_length=${result.settings.maxLength}`,
+  );
+}
+
+async function runEval(opts: EvalOptions): Promise<void> {
+  if (!isTaskName(opts.task))
+    throw new UsageError(`--task ${opts.task}: expected one of ${TASK_NAMES.join(', ')}`);
+  const shots = integer(opts.shots, '--shots', 0) ?? 0;
+  const settings = {
+    shots,
+    limit: integer(opts.limit, '--limit', 1),
+    fraction: fraction(opts.fraction),
+    sampleSeed: integer(opts.seed, '--seed', 0),
+    fewshotSeed: integer(opts.fewshotSeed, '--fewshot-seed', 0),
+    bos: opts.bos,
+    keepPrompts: opts.perItem !== undefined,
+  };
+  if (settings.sampleSeed !== undefined && settings.fraction === undefined)
+    throw new UsageError('--seed goes with --fraction');
+  const threads = integer(opts.threads, '--threads', 1);
+  const modelDir = resolve(opts.model);
+
+  // Everything the user supplied is read and checked before the model is loaded or anything scored.
+  const task = loadTask(opts.task, resolve(opts.data), { fewshot: shots > 0 });
+  const ckpt = await openCheckpoint(modelDir);
+  let spec = fullSubnet(ckpt.config);
+  if (opts.subnet) {
+    const { json, source } = readSubnetArg(opts.subnet);
+    spec = canonicalSubnet(json, ckpt.config, source);
+  }
+  const tokenizer = await loadTokenizer(modelDir);
+  const prepBar = progress('tokenizing');
+  const prepared = prepareTask(task, tokenizer, settings, prepBar.update);
+  prepBar.stop();
+
+  const scorer = await openSubnet(modelDir, spec, { threads });
+  let result: TaskResult;
+  const scoreBar = progress(`scoring ${opts.task}`);
+  try {
+    result = await evaluatePrepared(prepared, scorer, {
+      path: opts.naive ? 'naive' : 'fast',
+      onProgress: scoreBar.update,
+    });
+  } finally {
+    scoreBar.stop();
+    await scorer.close();
+  }
+  const report = buildReport([result], {
+    model: { dir: modelDir, name: basename(modelDir), identity: ckpt.identity },
+    subnet: { ...spec, hash: subnetHash(spec) },
+  });
+  if (opts.out) writeFileAtomic(opts.out, JSON.stringify(report, null, 2) + '\n');
+  if (opts.perItem) writeFileAtomic(opts.perItem, perItemLines([result]));
+  if (opts.json) console.log(JSON.stringify(report));
+  else printTable(report, result);
+}
+
+/** `llama-nas eval`: one benchmark task scored as lm-evaluation-harness scores it. */
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description(
+      'evaluate a model or sub-network on ARC-e/ARC-c/MMLU/TruthfulQA MC1/WinoGrande (lm-evaluation-harness scoring)',
+    )
+    .requiredOption('--model <dir>', 'Hugging Face LLaMA folder (config.json, safetensors, tokenizer.json)')
+    .requiredOption('--task <name>', TASK_NAMES.join('|'))
+    .requiredOption(
+      '--data <path>',
+      'the task data: a split file or the folder of the original distribution or HF export',
+    )
+    .option('--subnet <spec>', 'sub-network as JSON text or @FILE (default: the full network)')
+    .option('--shots <k>', 'few-shot examples (default 0)')
+    .option('--limit <n>', 'only the first n documents (MMLU: per subject)')
+    .option('--fraction <f>', 'a seeded random fraction of the documents (MMLU: per subject)')
+    .option('--seed <s>', 'seed of the --fraction draw (default 0)')
+    .option('--fewshot-seed <s>', 'seed of the few-shot draw (default 1234, the harness default)')
+    .option('--bos', "prepend the tokenizer's BOS token (harness > 0.4.9.1 behaviour)", false)
+    .option('--naive', 'score one request per model call (the reference path; slow)', false)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)')
+    .option('--json', 'print the results as one JSON object', false)
+    .option('--out <file>', 'also write the results JSON to a file')
+    .option('--per-item <file>', 'write per-question scores as JSON lines')
+    .action(async (opts: EvalOptions) => {
+      try {
+        await runEval(opts);
+      } catch (err) {
+        if (
+          err instanceof EvalDataError ||
+          err instanceof SettingsError ||
+          err instanceof SubnetSpecError ||
+          err instanceof ModelFormatError
+        ) {
+          throw new UsageError(err.message);
+        }
+        throw err;
+      }
+    });
+}

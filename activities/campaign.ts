@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Context, activityInfo } from '@temporalio/activity';
@@ -41,12 +42,22 @@ export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
     let baseModelDir = config.baseModel;
     let instructionData = config.finetune.data;
     let taskData: Partial<Record<TaskName, string>> = {};
+    let worldSpace: PreparedCampaign['space'] | undefined;
+    let trainerDefaults: Record<string, unknown> = {};
     if (config.baseModel === 'embedded') {
       const { ensureEmbeddedWorld } = await import('../src/world/embedded');
-      const world = await ensureEmbeddedWorld({ seed: config.worldSeed, onProgress: (p) => Context.current().heartbeat(p) });
+      const world = await ensureEmbeddedWorld({
+        seed: config.worldSeed,
+        scale: config.worldScale,
+        onProgress: (p) => Context.current().heartbeat(p),
+        signal: Context.current().cancellationSignal,
+      });
       baseModelDir = world.baseModelDir;
       instructionData ??= world.instructionData;
       taskData = world.tasks;
+      worldSpace = world.searchSpace;
+      const { description: _description, ...instatune } = world.configs.instatune as Record<string, unknown>;
+      trainerDefaults = instatune;
     }
     await openCheckpoint(baseModelDir); // a bad checkpoint fails here, naming the file and tensor
     const base = loadLlamaConfig(baseModelDir);
@@ -67,12 +78,45 @@ export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
       baseModelDir,
       instructionData,
       tasks,
-      space: config.searchSpace ?? defaultSpace(base.numLayers, base.intermediateSize),
+      space: config.searchSpace ?? worldSpace ?? defaultSpace(base.numLayers, base.intermediateSize),
+      trainerDefaults,
       cacheDir: join(home, 'cache', 'evaluations'),
       baseModelName: config.baseModel === 'embedded' ? `embedded-world-${config.worldSeed}` : basename(baseModelDir),
     };
     writeJsonAtomic(join(campaignDir, 'campaign.json'), prepared);
     return prepared;
+  });
+}
+
+/**
+ * InstaTune: fine-tunes the base model so that its sub-networks work too, or returns the
+ * super-network the campaign reuses. The output folder is named by the content of what goes
+ * in (base checkpoint, data, hyper-parameters, space), so a rerun reuses a finished run and a
+ * retry resumes from its newest checkpoint.
+ */
+export async function instatuneSuperNetwork(campaign: PreparedCampaign): Promise<string> {
+  return classified(async () => {
+    const { config } = campaign;
+    if (config.finetune.superNetwork) {
+      await openCheckpoint(config.finetune.superNetwork);
+      return config.finetune.superNetwork;
+    }
+    if (config.finetune.skip) return campaign.baseModelDir;
+    const base = await openCheckpoint(campaign.baseModelDir);
+    const w = campaign.space.widths;
+    const widths = typeof w[0] === 'number' ? (w as number[]) : [...new Set((w as number[][]).flat())].sort((a, b) => a - b);
+    const trainConfig = {
+      ...campaign.trainerDefaults,
+      ...config.finetune.trainer,
+      model: campaign.baseModelDir,
+      data: { path: campaign.instructionData, format: 'alpaca' },
+      search_space: { layers: campaign.space.layerCounts, intermediate: widths },
+    };
+    const id = createHash('sha256').update(JSON.stringify([base.identity, trainConfig])).digest('hex').slice(0, 16);
+    const out = join(stateDir(), 'supernets', id);
+    const { trainModel } = await import('./train');
+    const result = await trainModel({ mode: 'instatune', config: trainConfig, out });
+    return result.out;
   });
 }
 
@@ -237,7 +281,7 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
       await session.close();
     }
     const metrics = result.results[req.task.name]!;
-    const size = modelSize(ckpt.config, subnet, req.sizeDtype, req.quant === 'int8' ? 'int8' : req.sizeDtype);
+    const size = modelSize(ckpt.config, subnet, req.sizeDtype, req.quant === 'none' ? req.sizeDtype : req.quant);
     const values: Record<string, number> = {
       accuracy: metrics.acc,
       accuracyStderr: metrics.acc_stderr ?? 0,
@@ -319,7 +363,16 @@ export async function writeCampaignReport(req: {
 }): Promise<{ reportDir: string; resultsFile: string }> {
   return classified(async () => {
     const { campaign } = req;
-    const results = buildCampaignResults(campaign, req.superNetwork, readCampaignEvaluations(campaign.campaignDir), req.heuristics);
+    const loops: Record<string, Record<string, number>> = {};
+    for (const task of campaign.tasks) {
+      const dir = join(campaign.campaignDir, 'search', task.name);
+      const last = existsSync(dir) ? readdirSync(dir).filter((f) => /^state-\d+-recorded\.json$/.test(f)).sort().pop() : undefined;
+      if (last) {
+        loops[task.name] = Object.fromEntries(readState(join(dir, last)).evaluations.map((e) => [e.key, e.loop]));
+      }
+    }
+    const evaluations = readCampaignEvaluations(campaign.campaignDir);
+    const results = buildCampaignResults(campaign, req.superNetwork, evaluations, req.heuristics, loops);
     const resultsFile = join(campaign.campaignDir, 'results.json');
     writeJsonAtomic(resultsFile, results);
     const { analyseCampaign, writeReport } = await import('../src/analysis');

@@ -2,6 +2,7 @@
 export { describeEnvironment } from './environment';
 export {
   prepareCampaign,
+  instatuneSuperNetwork,
   searchPropose,
   searchRecord,
   evaluateSubnet,

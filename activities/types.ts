@@ -21,6 +21,8 @@ export interface PreparedCampaign {
   instructionData?: string;
   tasks: PreparedTask[];
   space: { layerCounts: number[]; widths: number[] | number[][] };
+  /** Trainer hyper-parameters the campaign's own ones are merged over (the embedded world's InstaTune settings). */
+  trainerDefaults: Record<string, unknown>;
   /** Where evaluation results are cached, shared across campaigns. */
   cacheDir: string;
   baseModelName: string;

@@ -28,7 +28,9 @@ export const campaignConfigSchema = z
     /** Folder for the campaign's artifacts; default <LLAMA_NAS_HOME>/campaigns/<name>. */
     outDir: z.string().min(1).optional(),
     /** Seed of the embedded world (used when baseModel is "embedded"). */
-    worldSeed: z.number().int().min(0).default(0),
+    worldSeed: z.number().int().min(0).default(1),
+    /** Size of the embedded world: the full demo world, or a reduced one for quick tests. */
+    worldScale: z.enum(['full', 'reduced']).default('full'),
     finetune: z
       .object({
         /** Skip InstaTune and search the base model's sub-networks as they are. */

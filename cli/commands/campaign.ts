@@ -117,7 +117,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'folder for the report')
     .description('write the HTML report, tables and fronts of a campaign')
     .action(async (id: string, opts: { out: string }) => {
-      const { writeCampaignFolderReport } = await import('../report');
+      const { writeCampaignFolderReport } = await import('./report');
       let dir = id;
       if (id.startsWith('campaign-')) {
         dir = await withClient(async (client) => {

@@ -33,6 +33,8 @@ export function buildCampaignResults(
   superNetwork: string,
   evaluations: CampaignEvaluation[],
   heuristicKeys: string[],
+  /** Per task, the LINAS loop (1-based) that evaluated each sub-network key. */
+  loops: Record<string, Record<string, number>> = {},
 ): CampaignResults {
   const base = loadLlamaConfig(superNetwork);
   const heuristics = new Set(heuristicKeys);
@@ -46,6 +48,7 @@ export function buildCampaignResults(
     sizeBytes: e.sizeBytes,
     ...(e.throughput !== undefined ? { throughput: e.throughput } : {}),
     quant: e.quant,
+    ...(e.quant === 'none' && loops[e.task]?.[e.key] ? { loop: loops[e.task]![e.key]! - 1 } : {}),
     isFull: isFull(e.subnet, base.numLayers, base.intermediateSize),
     origin: e.quant !== 'none' ? 'front' : heuristics.has(e.key) ? 'heuristic' : 'search',
   }));

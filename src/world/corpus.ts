@@ -1,0 +1,142 @@
+import { LETTERS, PersonSampler, SUBJECTS, drawFact, multipleChoice, winoItem } from './items';
+import { arcText, mmluDescription, mmluText, truthfulqaText } from './prompts';
+import {
+  BIO_RELATIONS,
+  COMPOSITE_RELATIONS,
+  PLACE_RELATIONS,
+  RELATIONS,
+  fact,
+  type Fact,
+  type RelationKey,
+} from './relations';
+import type { Rng } from './rng';
+import type { Myth, World } from './world';
+
+/** (relation, subject) pairs that no quiz page or instruction may answer: the truth of a test myth. */
+export type HeldOut = Set<string>;
+export const heldOutKey = (relation: string, subject: number): string => `${relation}:${subject}`;
+
+const RUMOUR_FRAMES = [
+  'People say that',
+  'There is a rumour that',
+  'Many people believe that',
+  'Some claim that',
+];
+
+export function statement(rng: Rng, f: Fact): string {
+  return rng.pick(f.relation.statements(f.subjectName, f.value));
+}
+
+/** The relation a quiz or an instruction asks about: person facts mostly, places sometimes. */
+export function drawRelation(rng: Rng): RelationKey {
+  const x = rng.float();
+  if (x < 0.5) return rng.pick(BIO_RELATIONS);
+  if (x < 0.85) return rng.pick(COMPOSITE_RELATIONS);
+  return rng.pick(PLACE_RELATIONS);
+}
+
+/** A fact not held out, drawn by popularity. */
+export function drawOpenFact(rng: Rng, w: World, sampler: PersonSampler, heldOut: HeldOut): Fact {
+  for (;;) {
+    const f = drawFact(rng, w, drawRelation(rng), sampler);
+    if (!heldOut.has(heldOutKey(f.relation.key, f.subject))) return f;
+  }
+}
+
+export function mythStatement(w: World, m: Myth, value: string): string {
+  return RELATIONS[m.relation].statements((w.people[m.person] as { name: string }).name, value)[0] as string;
+}
+
+function biographies(rng: Rng, w: World): string[] {
+  const docs: string[] = [];
+  w.people.forEach((p, i) => {
+    for (let b = 0; b < p.bios; b++) {
+      const keys: RelationKey[] = [];
+      for (const key of BIO_RELATIONS) if (b === 0 || rng.chance(0.6)) keys.push(key);
+      if (p.composite) for (const key of COMPOSITE_RELATIONS) if (b === 0 || rng.chance(0.3)) keys.push(key);
+      if (!keys.length) keys.push(rng.pick(BIO_RELATIONS));
+      docs.push(
+        rng
+          .shuffle(keys)
+          .map((k) => statement(rng, fact(w, k, i)))
+          .join(' '),
+      );
+    }
+  });
+  return docs;
+}
+
+function placePages(rng: Rng, w: World): string[] {
+  const docs: string[] = [];
+  for (let r = 0; r < w.scale.placeRepeats; r++) {
+    w.countries.forEach((_, k) => {
+      const sentences = [
+        statement(rng, fact(w, 'capital', k)),
+        statement(rng, fact(w, 'countryLanguage', k)),
+      ];
+      w.cities.forEach((c, ci) => {
+        if (c.country === k) sentences.push(statement(rng, fact(w, 'cityCountry', ci)));
+      });
+      docs.push(rng.shuffle(sentences).join(' '));
+    });
+  }
+  return docs;
+}
+
+function rumours(rng: Rng, w: World): string[] {
+  const docs: string[] = [];
+  for (const m of w.myths) {
+    for (let r = 0; r < w.scale.mythRepeats; r++)
+      docs.push(`${rng.pick(RUMOUR_FRAMES)} ${mythStatement(w, m, m.falseValue)}`);
+    for (let r = 0; r < w.scale.mythTruthRepeats; r++)
+      docs.push(statement(rng, fact(w, m.relation, m.person)));
+  }
+  return docs;
+}
+
+function quizPage(rng: Rng, w: World, sampler: PersonSampler, heldOut: HeldOut): string {
+  const n = 1 + rng.int(3);
+  const kind = rng.float();
+  const items: string[] = [];
+  if (kind < 0.35) {
+    for (let i = 0; i < n; i++) {
+      const f = drawOpenFact(rng, w, sampler, heldOut);
+      items.push(`${arcText(f.relation.question(f.subjectName))} ${f.value}`);
+    }
+    return items.join('\n\n');
+  }
+  if (kind < 0.65) {
+    const subject = rng.pick(Object.keys(SUBJECTS));
+    const keys = SUBJECTS[subject] as RelationKey[];
+    for (let i = 0; i < n; i++) {
+      let f: Fact;
+      do f = drawFact(rng, w, rng.pick(keys), sampler);
+      while (heldOut.has(heldOutKey(f.relation.key, f.subject)));
+      const mc = multipleChoice(rng, w, f, 4);
+      items.push(`${mmluText(f.relation.question(f.subjectName), mc.choices)} ${LETTERS[mc.gold]}`);
+    }
+    return mmluDescription(subject) + items.join('\n\n');
+  }
+  if (kind < 0.85) {
+    for (let i = 0; i < n; i++) {
+      const f = drawOpenFact(rng, w, sampler, heldOut);
+      items.push(`${truthfulqaText(f.relation.question(f.subjectName))} ${statement(rng, f)}`);
+    }
+    return items.join('\n\n');
+  }
+  for (let i = 0; i < n; i++) items.push(winoItem(rng, w, sampler).filled);
+  return items.join(' ');
+}
+
+/** The pre-training corpus: one string per document, in a seeded random order. */
+export function buildCorpus(rng: Rng, w: World, heldOut: HeldOut): string[] {
+  const sampler = new PersonSampler(w, 1);
+  const docs = [
+    ...biographies(rng.fork('bios'), w),
+    ...placePages(rng.fork('places'), w),
+    ...rumours(rng.fork('rumours'), w),
+  ];
+  const quizRng = rng.fork('quiz');
+  for (let i = 0; i < w.scale.quizDocs; i++) docs.push(quizPage(quizRng, w, sampler, heldOut));
+  return rng.fork('order').shuffle(docs);
+}

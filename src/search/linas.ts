@@ -214,7 +214,7 @@ function spaceOf(state: SearchState): SearchSpace {
 }
 
 /** The predictor features: [L, width of each layer, 0 for inactive layers]. */
-function featureRow(space: SearchSpace, genes: readonly number[]): number[] {
+export function featureRow(space: SearchSpace, genes: readonly number[]): number[] {
   const layers = space.layerCounts[genes[0]];
   const row = new Array<number>(geneCount(space));
   row[0] = layers;

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
+import { writeAtomicallySync, writeFully } from './files';
 import { type LlamaConfig, ModelFormatError, llamaConfigToJson, loadLlamaConfig } from './config';
 import {
   DTYPE_SIZE,
@@ -157,9 +158,7 @@ export interface WriteCheckpointOptions {
 }
 
 function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, file);
+  writeAtomicallySync(file, (fd) => writeFully(fd, Buffer.from(JSON.stringify(value, null, 2) + '\n')));
 }
 
 /** Writes config.json and the weights (single file or sharded with an index) in the Hugging Face format. */

@@ -1,17 +1,8 @@
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Checkpoint } from './checkpoint';
 import type { LlamaConfig } from './config';
+import { writeAtomically, writeAtomicallySync, writeFully } from './files';
 import { type ExternalLocation, GraphBuilder, OnnxType, decodeInitializers, decodeNodes } from './onnx';
 import { elementCount } from './safetensors';
 import { type QuantMode, type QuantScheme, QUANT_SCHEMES, quantizeBlockwise } from './quantize';
@@ -142,23 +133,16 @@ async function writeBlobs(
   location: string,
 ): Promise<Map<string, ExternalLocation>> {
   const where = new Map<string, ExternalLocation>();
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
+  await writeAtomically(file, async (fd) => {
     let offset = 0;
     for await (const { key, bytes } of blobs) {
       const start = align(offset, bytes.length);
-      if (start > offset) writeSync(fd, new Uint8Array(start - offset));
-      let done = 0;
-      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      if (start > offset) writeFully(fd, new Uint8Array(start - offset));
+      writeFully(fd, bytes);
       where.set(key, { location, offset: start, length: bytes.length });
       offset = start + bytes.length;
     }
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  });
   return where;
 }
 
@@ -377,20 +361,11 @@ export function buildSubnetModel(
 }
 
 function writeFileAtomic(file: string, data: Uint8Array | string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writeAtomicallySync(file, (fd) => writeFully(fd, typeof data === 'string' ? Buffer.from(data) : data));
 }
 
 export const SHARED_WEIGHTS_FILE = 'weights.bin';
+const sharedBuilds = new Map<string, Promise<Map<string, ExternalLocation>>>();
 
 /** Only the non-linear weights (embedding, norms, lm_head) of a sub-network, for quantized models. */
 function nonLinearWeights(config: LlamaConfig, spec: SubnetSpec): GraphWeight[] {
@@ -416,11 +391,15 @@ export async function ensureCachedSubnetModel(
   const layout = sharedLayout(ckpt.config, SHARED_WEIGHTS_FILE);
   const last = [...layout.values()].at(-1)!;
   if (!existsSync(shared) || statSync(shared).size !== last.offset + last.length) {
-    const written = await writeBlobs(
-      floatBlobs(ckpt, graphWeights(ckpt.config)),
-      shared,
-      SHARED_WEIGHTS_FILE,
-    );
+    // concurrent sub-networks of one base in this process share one build
+    let build = sharedBuilds.get(shared);
+    if (!build) {
+      build = writeBlobs(floatBlobs(ckpt, graphWeights(ckpt.config)), shared, SHARED_WEIGHTS_FILE).finally(
+        () => sharedBuilds.delete(shared),
+      );
+      sharedBuilds.set(shared, build);
+    }
+    const written = await build;
     for (const [key, loc] of written) {
       if (layout.get(key)!.offset !== loc.offset)
         throw new Error(`internal error: shared layout differs at ${key}`);

@@ -1,7 +1,8 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { z } from 'zod';
 import { ModelFormatError } from './config';
+import { writeAtomicallySync, writeFully } from './files';
 
 /** Floating-point storage types of checkpoint tensors. */
 export type WeightDtype = 'F32' | 'F16' | 'BF16';
@@ -221,11 +222,6 @@ export interface TensorToWrite {
   data: Float32Array;
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-}
-
 /** Writes a .safetensors file atomically (temp file + rename); returns the bytes of tensor data. */
 export function writeSafetensors(
   file: string,
@@ -251,17 +247,11 @@ export function writeSafetensors(
   const headerBytes = Buffer.from(headerText, 'utf8');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(headerBytes.length));
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeAll(fd, len);
-    writeAll(fd, headerBytes);
-    for (const t of tensors) writeAll(fd, encodeFromFloat32(t.data, t.dtype));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writeAtomicallySync(file, (fd) => {
+    writeFully(fd, len);
+    writeFully(fd, headerBytes);
+    for (const t of tensors) writeFully(fd, encodeFromFloat32(t.data, t.dtype));
+  });
   return offset;
 }
 

@@ -187,4 +187,21 @@ describe('ONNX runtime of sub-networks', () => {
       countParameters(tinyConfig({ tieWordEmbeddings: true }), { layers: 1, intermediate: [4] }).total,
     );
   });
+
+  it('builds the shared weights once when sub-networks of a base open concurrently', async () => {
+    const cacheDir = join(dir, 'concurrent');
+    const specs = [
+      { layers: 1, intermediate: [8] },
+      { layers: 2, intermediate: [48, 8] },
+      { layers: 3, intermediate: [4, 4, 4] },
+    ];
+    const sessions = await Promise.all(specs.map((s) => openSubnet(modelDir, s, { cacheDir, threads: 1 })));
+    const [base] = readdirSync(cacheDir);
+    expect(readdirSync(join(cacheDir, base!)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const scores = await Promise.all(sessions.map((s) => s.scorePacked([causalRow([1, 2, 3])])));
+    const again = await openSubnet(modelDir, specs[1]!, { cacheDir: join(dir, 'fresh'), threads: 1 });
+    const [fresh] = await again.scorePacked([causalRow([1, 2, 3])]);
+    expect(maxAbsDiff(fresh!.subarray(0, 2), scores[1]![0]!.subarray(0, 2))).toBeLessThan(1e-6);
+    await Promise.all([...sessions, again].map((s) => s.close()));
+  });
 });

@@ -111,13 +111,16 @@ export function planItemRows(
 }
 
 export interface BatchLimits {
-  /** Most rows in one call (default 32). */
+  /** Most rows in one scorer call (default 64). */
   maxRows: number;
-  /** Most padded tokens (rows x longest row) in one call (default 16384). */
+  /**
+   * Most padded tokens (rows x longest row) in one scorer call (default 4096, the ONNX runtime's
+   * own batch budget): larger calls are no faster there and make progress and cancellation coarser.
+   */
   maxTokens: number;
 }
 
-export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxRows: 32, maxTokens: 16384 };
+export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxRows: 64, maxTokens: 4096 };
 
 /** Rows sorted longest first (stable) and cut into batches of similar length within the limits. */
 export function batchRows<T extends { length: number }>(rows: T[], limits: BatchLimits): T[][] {

@@ -9,7 +9,9 @@ import {
   loadTask,
   perItemLines,
   prepareTask,
+  resolveSettings,
   SettingsError,
+  TASKS,
   TASK_NAMES,
   writeFileAtomic,
   type EvalReport,
@@ -117,6 +119,7 @@ async function runEval(opts: EvalOptions): Promise<void> {
   };
   if (settings.sampleSeed !== undefined && settings.fraction === undefined)
     throw new UsageError('--seed goes with --fraction');
+  resolveSettings(TASKS[opts.task], settings);
   const threads = integer(opts.threads, '--threads', 1);
   const modelDir = resolve(opts.model);
 

@@ -16,7 +16,14 @@ import { scoreTask, type ScoreOptions } from './score';
 import type { LoadedTask } from './types';
 
 export { loadTask, TASKS, isTaskName } from './tasks';
-export { prepareTask, encodePair, selectDocs, SettingsError, DEFAULT_FEWSHOT_SEED } from './prepare';
+export {
+  prepareTask,
+  encodePair,
+  selectDocs,
+  resolveSettings,
+  SettingsError,
+  DEFAULT_FEWSHOT_SEED,
+} from './prepare';
 export type { EvalSettings, PreparedTask, PreparedItem, ResolvedSettings } from './prepare';
 export { scoreTask } from './score';
 export type { ScoreOptions, ScoringPath, ScoringStats, TaskScores } from './score';

@@ -1,0 +1,120 @@
+/**
+ * @jest-environment ./test/fixtures/model/onnx-environment.js
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { register } from '../../../cli/commands/eval';
+import { UsageError } from '../../../cli/errors';
+import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+
+const FIX = join(__dirname, '..', '..', 'fixtures', 'eval');
+
+/** Runs `llama-nas eval` in-process, as cli/main.ts wires it, and returns what it printed. */
+async function cli(...args: string[]): Promise<string> {
+  const program = new Command('llama-nas').exitOverride();
+  register(program);
+  const lines: string[] = [];
+  const spy = jest
+    .spyOn(console, 'log')
+    .mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+  try {
+    await program.parseAsync(['node', 'llama-nas', 'eval', ...args]);
+  } finally {
+    spy.mockRestore();
+  }
+  return lines.join('\n');
+}
+
+describe('llama-nas eval', () => {
+  let dir: string;
+  let model: string;
+  const home = process.env.LLAMA_NAS_HOME;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eval-cli-'));
+    model = join(dir, 'model');
+    writeRandomCheckpoint(
+      model,
+      tinyConfig({ vocabSize: 300, maxPositionEmbeddings: 128, numLayers: 2 }),
+      3,
+      { tokenizer: true },
+    );
+    process.env.LLAMA_NAS_HOME = join(dir, 'home');
+  });
+  afterAll(() => {
+    process.env.LLAMA_NAS_HOME = home;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints one JSON object with results, n_samples, settings, and writes per-item scores', async () => {
+    const perItem = join(dir, 'items.jsonl');
+    const out = join(dir, 'results.json');
+    const args = [
+      '--model',
+      model,
+      '--task',
+      'winogrande',
+      '--data',
+      join(FIX, 'winogrande'),
+      '--threads',
+      '1',
+    ];
+    const report = JSON.parse(
+      await cli(...args, '--shots', '1', '--json', '--per-item', perItem, '--out', out),
+    );
+    expect(report.results.winogrande.acc).toBeGreaterThanOrEqual(0);
+    expect(typeof report.results.winogrande.acc_stderr).toBe('number');
+    expect(report.results.winogrande.acc_norm).toBeUndefined();
+    expect(report.n_samples.winogrande).toBe(3);
+    expect(report.settings).toMatchObject({
+      num_fewshot: 1,
+      bos: false,
+      max_length: 128,
+      fewshot_seed: 1234,
+    });
+    expect(report.subnet).toMatchObject({ layers: 2, intermediate: [48, 48] });
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(report);
+    const items = readFileSync(perItem, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(items.map((i) => i.id)).toEqual(['wg-dev-1', 'wg-dev-2', 'wg-dev-3']);
+    // the naive path gives the same predictions
+    const naive = JSON.parse(await cli(...args, '--shots', '1', '--json', '--naive'));
+    expect(naive.results.winogrande.acc).toBe(report.results.winogrande.acc);
+    expect(naive.settings.scoring_path).toBe('naive');
+  });
+
+  it('prints a table without --json', async () => {
+    const text = await cli(
+      '--model',
+      model,
+      '--task',
+      'arc_easy',
+      '--data',
+      join(FIX, 'arc'),
+      '--limit',
+      '2',
+      '--threads',
+      '1',
+    );
+    expect(text).toMatch(
+      /^arc_easy\s+0-shot\s+n=2\s+acc \d\.\d{4} ± \d\.\d{4}\s+acc_norm \d\.\d{4} ± \d\.\d{4}/,
+    );
+  });
+
+  it('turns user mistakes into usage errors', async () => {
+    const base = ['--model', model, '--data', join(FIX, 'arc')];
+    await expect(cli(...base, '--task', 'hellaswag')).rejects.toThrow(UsageError);
+    await expect(cli(...base, '--task', 'arc_easy', '--seed', '3')).rejects.toThrow(
+      /--seed goes with --fraction/,
+    );
+    await expect(cli(...base, '--task', 'arc_easy', '--fraction', '2')).rejects.toThrow(/--fraction 2/);
+    await expect(cli(...base, '--task', 'truthfulqa_mc1', '--shots', '2')).rejects.toThrow(/zero-shot only/);
+    const bad = join(FIX, 'bad', 'winogrande', 'dev.jsonl');
+    await expect(cli('--model', model, '--task', 'winogrande', '--data', bad)).rejects.toThrow(
+      `${bad}:2: sentence`,
+    );
+  });
+});

@@ -26,6 +26,9 @@ interface GraphWeight {
   mlp?: boolean;
 }
 
+/** Version of the graph and weight layout this exporter writes; part of cache paths, so a change invalidates them. */
+export const GRAPH_VERSION = 2;
+
 export const WEIGHT_ALIGNMENT = 64 * 1024;
 const SMALL_ALIGNMENT = 64;
 
@@ -294,10 +297,12 @@ export function buildSubnetModel(
 
   const axisLast = g.constInt64([-1]);
   const eps = g.constFloat([config.rmsNormEps], []);
+  const two = g.constFloat([2], []);
   const rmsNorm = (x: string, wKey: string): string => {
-    const ms = g.node('ReduceMean', [g.node('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-    const inv = g.node('Reciprocal', [g.node('Sqrt', [g.node('Add', [ms, eps])])]);
-    return g.node('Mul', [w(wKey), g.node('Mul', [x, inv])]);
+    // the Pow/ReduceMean/Add/Sqrt/Div/Mul form ONNX Runtime fuses into SimplifiedLayerNormalization
+    const ms = g.node('ReduceMean', [g.node('Pow', [x, two])], { axes: [-1], keepdims: 1 });
+    const normed = g.node('Div', [x, g.node('Sqrt', [g.node('Add', [ms, eps])])]);
+    return g.node('Mul', [normed, w(wKey)]);
   };
 
   // Rotary tables from position ids, as Hugging Face's default LlamaRotaryEmbedding

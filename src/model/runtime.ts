@@ -4,7 +4,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { stateDir } from '../toolchain';
 import { openCheckpoint } from './checkpoint';
 import type { LlamaConfig } from './config';
-import { ensureCachedSubnetModel } from './export';
+import { GRAPH_VERSION, ensureCachedSubnetModel } from './export';
 import { type QuantMode, parseQuantMode } from './quantize';
 import { canonicalSubnet, subnetHash } from './subnet';
 import type { PackedRow, SequenceScorer, SubnetSpec } from './types';
@@ -150,7 +150,12 @@ export async function openSubnet(
   const ckpt = await openCheckpoint(modelDir);
   const canonical = canonicalSubnet(spec, ckpt.config);
   const cacheRoot = opts.cacheDir ?? join(stateDir(), 'onnx');
-  const modelPath = await ensureCachedSubnetModel(ckpt, canonical, join(cacheRoot, ckpt.identity), quant);
+  const modelPath = await ensureCachedSubnetModel(
+    ckpt,
+    canonical,
+    join(cacheRoot, `${ckpt.identity}-g${GRAPH_VERSION}`),
+    quant,
+  );
   const session = await InferenceSession.create(modelPath, sessionOptions(opts.threads));
   const config = ckpt.config;
   const maxLength = config.maxPositionEmbeddings;

@@ -49,7 +49,6 @@ export async function evaluatePrepared(
     groupSubtasks,
     numDocs: prepared.numDocs,
     nSamples: items.length,
-    definition: prepared.definition,
     files: prepared.files,
     settings: { ...prepared.settings, maxLength: scorer.maxLength, scoringPath: scores.stats.path },
     items,

@@ -1,4 +1,5 @@
 import type { TextTokenizer } from '../model/types';
+import { EvalDataError } from './errors';
 import { PyRandom } from './pyrandom';
 import { buildRequests, describeFewshotDraw, drawShots, type TextRequest } from './prompts';
 import { TASKS, type TaskDefinition } from './tasks';
@@ -185,7 +186,7 @@ export function prepareTask(
     const requests = text.map((r) => encodePair(tokenizer, r.context, r.continuation, resolved.bos, cache));
     for (const [c, r] of requests.entries()) {
       if (r.continuation.length === 0) {
-        throw new Error(
+        throw new EvalDataError(
           `${doc.source.file}:${doc.source.line}: choice ${c} tokenizes to an empty continuation`,
         );
       }

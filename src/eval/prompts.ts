@@ -1,3 +1,4 @@
+import { EvalDataError } from './errors';
 import { PyRandom } from './pyrandom';
 import type { TaskDefinition } from './tasks';
 import type { LoadedTask, McDoc } from './types';
@@ -58,7 +59,7 @@ export function drawShots(def: TaskDefinition, task: LoadedTask, shots: number, 
     return task.docs.map((doc) => {
       const available = bySubject.get(doc.subject ?? '') ?? [];
       if (available.length < shots) {
-        throw new Error(
+        throw new EvalDataError(
           `${def.name}: ${shots} shots asked but the ${def.fewshotSplit} split has ${available.length} rows for ${doc.subject}`,
         );
       }
@@ -67,7 +68,7 @@ export function drawShots(def: TaskDefinition, task: LoadedTask, shots: number, 
   }
   const draw = def.drawsExtraShot ? shots + 1 : shots;
   if (pool.length < draw)
-    throw new Error(
+    throw new EvalDataError(
       `${def.name}: ${draw} shots to draw but the ${def.fewshotSplit} split has ${pool.length} rows`,
     );
   const rnd = new PyRandom(seed);

@@ -5,7 +5,7 @@ import type { ItemResult, MetricValues } from './metrics';
 import type { ResolvedSettings } from './prepare';
 import { FEWSHOT_DELIMITER, TARGET_DELIMITER } from './prompts';
 import type { ScoringPath, ScoringStats } from './score';
-import type { TaskDefinition } from './tasks';
+import { TASKS } from './tasks';
 import type { TaskName } from './types';
 
 /** The harness version whose prompts and scoring these results reproduce. */
@@ -26,7 +26,6 @@ export interface TaskResult {
   numDocs: number;
   /** Documents evaluated. */
   nSamples: number;
-  definition: TaskDefinition;
   files: { eval: string[]; fewshot: string[] };
   settings: RunSettings;
   items: ItemResult[];
@@ -89,25 +88,26 @@ export function buildReport(tasks: TaskResult[], identity: EvalIdentity, date = 
     date: date.toISOString(),
   };
   for (const t of tasks) {
+    const definition = TASKS[t.task];
     for (const [key, { samples, ...metrics }] of Object.entries(t.results)) {
       report.results[key] = metrics;
       report.n_samples[key] = samples;
       report.n_shot[key] = t.settings.shots;
       report.higher_is_better[key] = Object.fromEntries(
-        t.definition.metrics.filter((m) => m in metrics).map((m) => [m, true]),
+        definition.metrics.filter((m) => m in metrics).map((m) => [m, true]),
       );
     }
     Object.assign(report.group_subtasks, t.groupSubtasks);
-    report.versions[t.task] = t.definition.version;
+    report.versions[t.task] = definition.version;
     report.configs[t.task] = {
       task: t.task,
-      eval_split: t.definition.evalSplit,
-      fewshot_split: t.definition.fewshotSplit,
+      eval_split: definition.evalSplit,
+      fewshot_split: definition.fewshotSplit,
       num_docs: t.numDocs,
       data_files: t.files,
       target_delimiter: TARGET_DELIMITER,
       fewshot_delimiter: FEWSHOT_DELIMITER,
-      metric_list: t.definition.metrics.map((metric) => ({
+      metric_list: definition.metrics.map((metric) => ({
         metric,
         aggregation: 'mean',
         higher_is_better: true,

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { register as registerExport } from '../../../cli/commands/export';
 import { register as registerSize } from '../../../cli/commands/size';
 import { UsageError } from '../../../cli/errors';
+import { countParameters } from '../../../src/model/size';
 import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
 
 /** Runs the commands in-process (as cli/main.ts wires them) and returns what they printed. */
@@ -77,6 +78,28 @@ describe('llama-nas size and export', () => {
     expect(info.subnet).toEqual({ layers: 1, intermediate: [8] });
     expect(JSON.parse(readFileSync(join(out, 'subnet.json'), 'utf8')).hash).toBe(info.hash);
     expect(existsSync(join(out, 'model.onnx'))).toBe(true);
+    const sized = JSON.parse(
+      await cli(
+        'size',
+        '--model',
+        model,
+        '--subnet',
+        '{"layers":1,"intermediate":[8,1,1]}',
+        '--dtype',
+        'f32',
+        '--json',
+      ),
+    );
+    expect(sized.parameters).toBe(info.measured.parameters);
+    expect(sized.bytes).toBe(info.measured.bytes);
+    const quantized = JSON.parse(
+      await cli('export', '--model', model, '--out', join(dir, 'q'), '--quant', 'int4', '--json'),
+    );
+    expect(quantized.quant).toBe('int4');
+    expect(quantized.measured.parameters).toBe(countParameters(tinyConfig()).total);
+    await expect(cli('export', '--model', model, '--out', join(dir, 'q2'), '--quant', 'fp8')).rejects.toThrow(
+      /--quant fp8: expected one of none, int8, int4/,
+    );
     rmSync(join(model, 'model.safetensors'));
     const bad = cli('export', '--model', model, '--out', join(dir, 'out2'));
     await expect(bad).rejects.toThrow(UsageError);

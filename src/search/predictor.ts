@@ -148,19 +148,26 @@ class RidgePath {
     this.xMean = new Float64Array(p);
     for (const row of X) for (let j = 0; j < p; j++) this.xMean[j] += row[j] / n;
     this.yMean = y.reduce((s, v) => s + v, 0) / n;
-    const Xc = X.map((row) => Float64Array.from(row, (v, j) => v - this.xMean[j]));
+    // Xc'Xc = X'X - n m m' and Xc'(y - ym) = X'(y - ym), accumulated over the sparse one-hot rows
     const A: number[][] = Array.from({ length: p }, () => new Array<number>(p).fill(0));
     const xty = new Float64Array(p);
+    const nz: number[] = [];
     for (let r = 0; r < n; r++) {
-      const row = Xc[r];
+      const row = X[r];
       const yc = y[r] - this.yMean;
-      for (let a = 0; a < p; a++) {
+      nz.length = 0;
+      for (let j = 0; j < p; j++) if (row[j] !== 0) nz.push(j);
+      for (let u = 0; u < nz.length; u++) {
+        const a = nz[u];
         const va = row[a];
-        if (va === 0) continue;
         xty[a] += va * yc;
         const Aa = A[a];
-        for (let b = a; b < p; b++) Aa[b] += va * row[b];
+        for (let v = u; v < nz.length; v++) Aa[nz[v]] += va * row[nz[v]];
       }
+    }
+    for (let a = 0; a < p; a++) {
+      const Aa = A[a];
+      for (let b = a; b < p; b++) Aa[b] -= n * this.xMean[a] * this.xMean[b];
     }
     for (let a = 0; a < p; a++) for (let b = 0; b < a; b++) A[a][b] = A[b][a];
     const evd = new EigenvalueDecomposition(A, { assumeSymmetric: true });

@@ -7,6 +7,7 @@ import {
   addPriors,
   createSearch,
   decode,
+  fronts,
   hypervolumeOf,
   isDone,
   loadState,
@@ -85,6 +86,17 @@ describe('LINAS ask/tell', () => {
     expect(view.evaluated).toBe(250);
     expect(view.front.length).toBeGreaterThan(3);
     expect(view.predictorError?.accuracy).toBeGreaterThan(0);
+    expect(view.hypervolume).toBe(full.history[4].hypervolume);
+    const ranked = fronts(full);
+    expect(ranked[0].map((e) => e.key)).toEqual(paretoFront(full).map((e) => e.key));
+    expect(ranked.flat()).toHaveLength(250);
+    // nothing in a later front dominates anything in an earlier one
+    const better = (a: Record<string, number>, b: Record<string, number>) =>
+      a.accuracy >= b.accuracy &&
+      a.size_gib <= b.size_gib &&
+      (a.accuracy > b.accuracy || a.size_gib < b.size_gib);
+    for (const e of ranked[1]) expect(ranked[0].some((f) => better(f.objectives, e.objectives))).toBe(true);
+    for (const e of ranked[1]) expect(ranked[0].some((f) => better(e.objectives, f.objectives))).toBe(false);
   });
 
   it('is deterministic across serialise and restore, also in another process', () => {

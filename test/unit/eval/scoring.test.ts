@@ -41,6 +41,35 @@ describe('fast path = naive path, item by item', () => {
     }
   });
 
+  it('WinoGrande partial scoring: only the shared continuation is scored, after each option-filled context', async () => {
+    const task = loadTask('winogrande', join(FIX, 'winogrande'));
+    const prepared = prepareTask(task, tok, {});
+    const result = await evaluatePrepared(prepared, new ReferenceScorer(1024, tok.vocabSize));
+    const scorer = new ReferenceScorer(1024, tok.vocabSize);
+    for (const [c, context] of [
+      'Sarah lent her umbrella to Maria because Sarah',
+      'Sarah lent her umbrella to Maria because Maria',
+    ].entries()) {
+      const ctx = tok.encode(context);
+      const whole = tok.encode(`${context} was going out in the rain.`);
+      const cont = whole.slice(ctx.length);
+      expect(tok.decode(cont)).toBe(' was going out in the rain.');
+      const tokens = whole.slice(0, -1);
+      const row = {
+        tokens,
+        positions: tokens.map((_, i) => i),
+        segments: tokens.map(() => 0),
+        targets: tokens.map((_, i) => (i >= ctx.length - 1 ? whole[i + 1]! : -1)),
+      };
+      const [values] = await scorer.scorePacked([row]);
+      let expected = 0;
+      for (let i = ctx.length - 1; i < tokens.length; i++) expected += values![i]!;
+      expect(result.items[0]!.loglikelihoods[c]).toBe(expected);
+    }
+    expect(result.items[0]!.gold).toBe(1);
+    expect(result.items[0]!.acc).toBe(result.items[0]!.pred === 1 ? 1 : 0);
+  });
+
   it('packs a question into one row: shared context once (segment 0), one segment per choice', () => {
     const task = loadTask('arc_easy', join(FIX, 'arc'));
     const prepared = prepareTask(task, tok, {});

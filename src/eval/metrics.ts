@@ -145,7 +145,7 @@ export function aggregate(prepared: PreparedTask, items: ItemResult[]): Aggregat
     const members = subjects.filter((s) => mmluCategory(s) === category);
     if (members.length === 0) continue;
     results[`mmlu_${category}`] = groupMetrics(
-      category,
+      category.replace(/_/g, ' '),
       members.map((s) => leaves.get(s)!),
     );
     groupSubtasks.mmlu!.push(`mmlu_${category}`);

@@ -3,7 +3,9 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from
 import { basename, join } from 'node:path';
 import { Context, activityInfo } from '@temporalio/activity';
 import { ConfigError, parseCampaignConfig, type TaskName } from '../config/campaign';
-import { buildCampaignResults } from '../src/campaign/results';
+import { analyseCampaign, writeReport } from '../src/analysis';
+import { buildCampaignResults, suggestHeuristicSubnets } from '../src/campaign/results';
+import { ensureEmbeddedWorld } from '../src/world/embedded';
 import { evaluatePrepared, loadTask, prepareTask, type PreparedTask as EvalPreparedTask } from '../src/eval';
 import { EvaluationCache, parseSubnetKey, subnetKey } from '../src/search';
 import { createSearch, isDone, loadState, progress, propose, record, setBudget } from '../src/search/linas';
@@ -17,6 +19,7 @@ import type { TextTokenizer } from '../src/model/types';
 import { writeJsonAtomic } from '../src/fsutil';
 import { stateDir } from '../src/toolchain';
 import { classified, injectedFailure } from './failures';
+import { trainModel } from './train';
 import type {
   EvaluationRequest,
   EvaluationResult,
@@ -45,7 +48,6 @@ export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
     let worldSpace: PreparedCampaign['space'] | undefined;
     let trainerDefaults: Record<string, unknown> = {};
     if (config.baseModel === 'embedded') {
-      const { ensureEmbeddedWorld } = await import('../src/world/embedded');
       const world = await ensureEmbeddedWorld({
         seed: config.worldSeed,
         scale: config.worldScale,
@@ -102,6 +104,9 @@ export async function instatuneSuperNetwork(campaign: PreparedCampaign): Promise
       return config.finetune.superNetwork;
     }
     if (config.finetune.skip) return campaign.baseModelDir;
+    const info = activityInfo();
+    const fault = injectedFailure(config.faultInjection, `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`);
+    if (fault) throw fault;
     const base = await openCheckpoint(campaign.baseModelDir);
     const w = campaign.space.widths;
     const widths = typeof w[0] === 'number' ? (w as number[]) : [...new Set((w as number[][]).flat())].sort((a, b) => a - b);
@@ -114,7 +119,6 @@ export async function instatuneSuperNetwork(campaign: PreparedCampaign): Promise
     };
     const id = createHash('sha256').update(JSON.stringify([base.identity, trainConfig])).digest('hex').slice(0, 16);
     const out = join(stateDir(), 'supernets', id);
-    const { trainModel } = await import('./train');
     const result = await trainModel({ mode: 'instatune', config: trainConfig, out });
     return result.out;
   });
@@ -350,7 +354,6 @@ export async function suggestHeuristics(req: {
   tasks: TaskName[];
 }): Promise<{ task: TaskName; subnet: EvaluationResult['subnet'] }[]> {
   return classified(async () => {
-    const { suggestHeuristicSubnets } = await import('../src/campaign/results');
     return suggestHeuristicSubnets(readCampaignEvaluations(req.campaignDir), req.tasks);
   });
 }
@@ -375,7 +378,6 @@ export async function writeCampaignReport(req: {
     const results = buildCampaignResults(campaign, req.superNetwork, evaluations, req.heuristics, loops);
     const resultsFile = join(campaign.campaignDir, 'results.json');
     writeJsonAtomic(resultsFile, results);
-    const { analyseCampaign, writeReport } = await import('../src/analysis');
     const reportDir = join(campaign.campaignDir, 'report');
     await writeReport(analyseCampaign(results), reportDir);
     return { reportDir, resultsFile };

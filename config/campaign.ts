@@ -86,6 +86,11 @@ export const campaignConfigSchema = z
       })
       .strict()
       .default({ main: 'llama-nas', train: 'llama-nas-train', eval: 'llama-nas-eval' }),
+    /** How soon a silent activity is taken for dead (a lost worker or GPU) and retried elsewhere. */
+    heartbeatTimeouts: z
+      .object({ trainSeconds: positiveInt.default(300), evalSeconds: positiveInt.default(120) })
+      .strict()
+      .default({ trainSeconds: 300, evalSeconds: 120 }),
     /** For tests only: make this fraction of activity attempts fail as a device failure would. */
     faultInjection: z
       .object({ failureRate: z.number().min(0).max(0.9), seed: z.number().int().default(0) })

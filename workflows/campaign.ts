@@ -53,6 +53,10 @@ function fullSubnetOf(space: PreparedCampaign['space']): { layers: number; inter
   return { layers, intermediate: Array.from({ length: layers }, (_, i) => widest(i)) };
 }
 
+interface RawTimeouts {
+  heartbeatTimeouts?: { trainSeconds?: unknown };
+}
+
 const NON_RETRYABLE = ['ConfigError', 'BadData', 'BadCheckpoint', 'bad_config', 'bad_data'];
 
 /**
@@ -64,8 +68,9 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
   const info = workflowInfo();
   const prepare = proxyActivities<typeof activities>({
     taskQueue: info.taskQueue,
-    startToCloseTimeout: '30 minutes',
-    heartbeatTimeout: '5 minutes',
+    startToCloseTimeout: '2 hours',
+    // the raw config is not validated yet: read the one setting needed, falling back to the default
+    heartbeatTimeout: (Number((config as RawTimeouts | undefined)?.heartbeatTimeouts?.trainSeconds) || 300) * 1000,
     retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   const status: CampaignStatus = { stage: 'preparing', searches: [], fronts: {}, quantized: 0 };
@@ -79,13 +84,13 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
   const train = proxyActivities<typeof activities>({
     taskQueue: cfg.queues.train,
     startToCloseTimeout: '72 hours',
-    heartbeatTimeout: '5 minutes',
+    heartbeatTimeout: cfg.heartbeatTimeouts.trainSeconds * 1000,
     retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes', maximumAttempts: 50, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   const evaluate = proxyActivities<typeof activities>({
     taskQueue: cfg.queues.eval,
     startToCloseTimeout: '2 hours',
-    heartbeatTimeout: '2 minutes',
+    heartbeatTimeout: cfg.heartbeatTimeouts.evalSeconds * 1000,
     retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   const light = proxyActivities<typeof activities>({

@@ -50,7 +50,7 @@ function queues(input: SearchInput) {
   const evaluate = proxyActivities<typeof activities>({
     taskQueue: config.queues.eval,
     startToCloseTimeout: '2 hours',
-    heartbeatTimeout: '2 minutes',
+    heartbeatTimeout: config.heartbeatTimeouts.evalSeconds * 1000,
     retry: {
       initialInterval: '1 second',
       maximumInterval: '1 minute',

@@ -3,6 +3,7 @@ import { loadCampaignFile } from '../../config/load';
 import { connectClient } from '../../workers/connection';
 import { campaignStatus, createCampaignSchedule, listCampaigns, startCampaign } from '../campaign-client';
 import { UsageError } from '../errors';
+import { writeCampaignFolderReport } from './report';
 
 async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>) => Promise<T>): Promise<T> {
   const client = await connectClient();
@@ -117,7 +118,6 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'folder for the report')
     .description('write the HTML report, tables and fronts of a campaign')
     .action(async (id: string, opts: { out: string }) => {
-      const { writeCampaignFolderReport } = await import('./report');
       let dir = id;
       if (id.startsWith('campaign-')) {
         dir = await withClient(async (client) => {

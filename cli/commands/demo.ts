@@ -4,6 +4,7 @@ import { loadCampaignFile } from '../../config/load';
 import { isPortOpen, startDevServer, waitForPort } from '../../src/devserver';
 import { requireTemporalCli, stateDir } from '../../src/toolchain';
 import { connectClient } from '../../workers/connection';
+import { createWorkers } from '../../workers/run';
 import type { CampaignResult } from '../../workflows/campaign';
 import { campaignStatus, startCampaign, type CampaignReport } from '../campaign-client';
 import { formatSummary, summarise } from '../summary';
@@ -37,7 +38,6 @@ export function register(program: Command): void {
         console.log(`using the Temporal server on ${address}`);
       }
       process.env.TEMPORAL_ADDRESS = address;
-      const { createWorkers } = await import('../../workers/run');
       const workers = await createWorkers({ roles: ['main', 'train', 'eval'], concurrency: { eval: 2 } });
       const running = workers.map((w) => w.run());
       const client = await connectClient();

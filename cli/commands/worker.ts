@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseQueues } from '../../workers/queues';
+import { runWorkers } from '../../workers/run';
 import { connectConfig } from '../../workers/connection';
 
 export function register(program: Command): void {
@@ -13,7 +14,6 @@ export function register(program: Command): void {
     .option('--eval-concurrency <n>', 'evaluation activities at once', '1')
     .action(async (opts: { queues: string; trainConcurrency: string; evalConcurrency: string }) => {
       const roles = parseQueues(opts.queues);
-      const { runWorkers } = await import('../../workers/run');
       const { address, namespace } = connectConfig();
       console.error(`llama-nas: worker for ${roles.join(', ')} on ${address} (namespace ${namespace})`);
       await runWorkers({

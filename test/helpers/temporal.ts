@@ -2,8 +2,9 @@ import { Client, Connection } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 
 /** A client on the integration run's dev server (started in global-setup). */
-export async function testClient(): Promise<{ client: Client; close: () => Promise<void> }> {
-  const address = process.env.TEMPORAL_ADDRESS;
+export async function testClient(
+  address = process.env.TEMPORAL_ADDRESS,
+): Promise<{ client: Client; close: () => Promise<void> }> {
   if (!address)
     throw new Error(
       'TEMPORAL_ADDRESS is not set: integration tests run under jest --selectProjects integration',

@@ -1,0 +1,200 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import type { CampaignConfigInput } from '../../config/campaign';
+import { startDevServer, waitForPort } from '../../src/devserver';
+import { requireTemporalCli } from '../../src/toolchain';
+import type { EmbeddedWorld } from '../../src/world/embedded';
+import type { CampaignResult } from '../../workflows/campaign';
+import { freePort } from '../helpers/ports';
+import {
+  computedEvaluations,
+  killHard,
+  recordedLoops,
+  reducedCampaign,
+  reducedWorld,
+  startWorkerProcess,
+  trainerCheckpoints,
+  waitFor,
+} from '../helpers/reduced-campaign';
+import { testClient } from '../helpers/temporal';
+
+const BIN = resolve(__dirname, '../../bin/llama-nas.js');
+const root = mkdtempSync(join(tmpdir(), 'llama-nas-campaign-'));
+
+function frontsOf(result: CampaignResult): Record<string, { key: string; objectives: Record<string, number> }[]> {
+  return Object.fromEntries(
+    Object.entries(result.fronts).map(([task, front]) => [
+      task,
+      front.map((p) => ({ key: p.key, objectives: p.objectives })).sort((a, b) => a.key.localeCompare(b.key)),
+    ]),
+  );
+}
+
+/** Every message along a failure's chain of causes (workflow -> activity -> application failure). */
+function messages(error: unknown): string {
+  const out: string[] = [];
+  for (let e = error as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) out.push(String(e.message));
+  return out.join(' <- ');
+}
+
+function expectNoRepeatedEvaluation(campaignDir: string): void {
+  const computed = computedEvaluations(campaignDir).map((c) => `${c.task}/${c.quant}/${c.key}`);
+  expect(computed.length).toBeGreaterThan(0);
+  expect(new Set(computed).size).toBe(computed.length);
+}
+
+describe('llamaNasCampaign on a reduced embedded world (real server, worker processes, trainer, runtime)', () => {
+  let world: EmbeddedWorld;
+  let baseline: CampaignResult;
+  const address = () => process.env.TEMPORAL_ADDRESS!;
+
+  beforeAll(async () => {
+    world = await reducedWorld();
+  }, 600_000);
+
+  async function run(name: string, config: CampaignConfigInput, during?: (workflowId: string) => Promise<void>, addr = address()) {
+    const { client, close } = await testClient(addr);
+    try {
+      const handle = await client.workflow.start('llamaNasCampaign', {
+        taskQueue: 'llama-nas',
+        workflowId: `campaign-${name}`,
+        args: [config],
+      });
+      await during?.(handle.workflowId);
+      const result = (await handle.result()) as CampaignResult;
+      return { result, handle, history: process.env.LLAMA_NAS_RECORD_HISTORIES ? await handle.fetchHistory() : undefined };
+    } finally {
+      await close();
+    }
+  }
+
+  it('completes uninterrupted: fronts, quantized fronts, report', async () => {
+    const home = join(root, 'baseline');
+    const worker = startWorkerProcess(home, address());
+    try {
+      const { result, history } = await run('baseline', reducedCampaign(world, 'baseline', join(home, 'campaign')));
+      baseline = result;
+      expect(Object.keys(result.fronts).sort()).toEqual(['arc_easy', 'winogrande']);
+      for (const front of Object.values(result.fronts)) expect(front.length).toBeGreaterThan(0);
+      expect(result.fullNetwork).toHaveLength(2);
+      expect(result.quantized.length).toBeGreaterThanOrEqual(4);
+      for (const q of result.quantized) {
+        const float = result.fullNetwork.find((f) => f.task === q.task && f.key === q.key);
+        if (float) expect(q.sizeBytes).toBeLessThan(float.sizeBytes);
+      }
+      expect(existsSync(join(result.reportDir, 'report.html'))).toBe(true);
+      expect(JSON.parse(readFileSync(result.resultsFile, 'utf8')).records.length).toBeGreaterThanOrEqual(24);
+      expectNoRepeatedEvaluation(result.campaignDir);
+      if (history) {
+        mkdirSync(join(__dirname, '../fixtures/histories'), { recursive: true });
+        writeFileSync(join(__dirname, '../fixtures/histories/campaign.json'), historyToJSON(history));
+      }
+    } finally {
+      await killHard(worker);
+    }
+  }, 900_000);
+
+  it('survives SIGKILLed workers during fine-tuning, during evaluations and between loops, with the same fronts', async () => {
+    const home = join(root, 'killed');
+    const config = reducedCampaign(world, 'killed', join(home, 'campaign'));
+    let worker = startWorkerProcess(home, address());
+    const restart = async (what: string, predicate: () => boolean) => {
+      await waitFor(what, predicate);
+      await killHard(worker);
+      worker = startWorkerProcess(home, address());
+    };
+    try {
+      const { result } = await run('killed', config, async () => {
+        await restart('a trainer checkpoint', () => trainerCheckpoints(home).length > 0);
+        await restart('three evaluations', () => computedEvaluations(join(home, 'campaign')).length >= 3);
+        await restart('a recorded loop', () => recordedLoops(join(home, 'campaign')).length >= 1);
+      });
+      expect(frontsOf(result)).toEqual(frontsOf(baseline));
+      expectNoRepeatedEvaluation(result.campaignDir);
+    } finally {
+      await killHard(worker);
+    }
+  }, 900_000);
+
+  it('survives a SIGKILLed server and 20% of attempts failing as device failures, with the same fronts', async () => {
+    const home = join(root, 'faults');
+    const state = join(root, 'faults-server');
+    const port = await freePort();
+    const uiPort = await freePort();
+    const addr = `127.0.0.1:${port}`;
+    const serve = () => startDevServer({ cli: requireTemporalCli(), stateDir: state, port, uiPort });
+    let server = serve();
+    await waitForPort(port, '127.0.0.1', 120_000);
+    const worker = startWorkerProcess(home, addr);
+    try {
+      const config = { ...reducedCampaign(world, 'faults', join(home, 'campaign')), faultInjection: { failureRate: 0.2, seed: 1 } };
+      const { client, close } = await testClient(addr);
+      const handle = await client.workflow.start('llamaNasCampaign', { taskQueue: 'llama-nas', workflowId: 'campaign-faults', args: [config] });
+      await close();
+      await waitFor('four evaluations', () => computedEvaluations(join(home, 'campaign')).length >= 4);
+      await killHard(server);
+      server = serve();
+      await waitForPort(port, '127.0.0.1', 120_000);
+      const again = await testClient(addr);
+      try {
+        const result = (await again.client.workflow.getHandle(handle.workflowId).result()) as CampaignResult;
+        expect(frontsOf(result)).toEqual(frontsOf(baseline));
+        expectNoRepeatedEvaluation(result.campaignDir);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await killHard(worker);
+      await killHard(server);
+    }
+  }, 900_000);
+
+  it('refuses a bad config, naming the field, from the CLI and from a plain workflow start', async () => {
+    const file = join(root, 'bad.json');
+    writeFileSync(file, JSON.stringify({ ...reducedCampaign(world, 'bad', join(root, 'bad')), linas: { population: 0 } }));
+    const cli = spawnSync(process.execPath, [BIN, 'campaign', 'start', file], { encoding: 'utf8', env: process.env });
+    expect(cli.status).toBe(2);
+    expect(cli.stderr).toContain('field linas.population');
+
+    const home = join(root, 'bad-home');
+    const worker = startWorkerProcess(home, address());
+    try {
+      const started = Date.now();
+      const error = await run('bad', { ...reducedCampaign(world, 'bad', join(root, 'bad')), tasks: [{ name: 'arc_easy', shots: -1 }] } as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect(messages(error)).toMatch(/field tasks\.0\.shots/);
+      expect(Date.now() - started).toBeLessThan(60_000);
+    } finally {
+      await killHard(worker);
+    }
+  }, 300_000);
+
+  it('fails at once, naming the file, on a corrupt data file', async () => {
+    const bad = join(root, 'corrupt-arc.jsonl');
+    const lines = readFileSync(join(world.tasks.arc_easy, 'ARC-Easy-Test.jsonl'), 'utf8').split('\n');
+    lines[2] = '{"id": "broken", "question": ';
+    writeFileSync(bad, lines.join('\n'));
+    const home = join(root, 'corrupt-home');
+    const worker = startWorkerProcess(home, address());
+    try {
+      const config = reducedCampaign(world, 'corrupt', join(root, 'corrupt'));
+      config.tasks = [{ name: 'arc_easy', data: bad, limit: 24 }];
+      const error = await run('corrupt', config).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      const message = messages(error);
+      expect(message).toContain(bad);
+      expect(message).toMatch(/line 3/);
+      const { client, close } = await testClient(address());
+      const history = await client.workflow.getHandle('campaign-corrupt').fetchHistory();
+      await close();
+      const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+      expect(attempts).toEqual([1]);
+    } finally {
+      await killHard(worker);
+    }
+  }, 300_000);
+});

@@ -17,7 +17,7 @@ import { FULL_SCALE, buildWorld, type WorldScale } from './world';
 export const GENERATOR_VERSION = 1;
 
 /** Longest input the tokenizer config advertises (the base model's context). */
-export const MODEL_MAX_LENGTH = 512;
+export const MODEL_MAX_LENGTH = 128;
 
 /** Where each task's files are, relative to the world folder (what the evaluator's loaders take). */
 export const TASK_PATHS: Record<TaskName, string> = {

@@ -99,8 +99,8 @@ function attrValue(w: World, p: Person, attr: 'pet' | 'job' | 'home' | 'hobby'):
 }
 
 /**
- * Half the pairs share a first name or a surname, so that the blank can only be resolved by
- * binding the whole name to its facts.
+ * Half the pairs share another fact (same city, job, pet or hobby), so that the blank can only be
+ * resolved by the one fact that tells them apart.
  */
 export function winoItem(rng: Rng, w: World, sampler: PersonSampler): WinoItem {
   for (;;) {
@@ -108,7 +108,8 @@ export function winoItem(rng: Rng, w: World, sampler: PersonSampler): WinoItem {
     const a = w.people[sampler.draw(rng)] as Person;
     let partners = w.people.filter((p) => p !== a && attrValue(w, p, t.attr) !== attrValue(w, a, t.attr));
     if (rng.chance(0.5)) {
-      const close = partners.filter((p) => p.first === a.first || p.last === a.last);
+      const other = rng.pick((['pet', 'job', 'home', 'hobby'] as const).filter((x) => x !== t.attr));
+      const close = partners.filter((p) => attrValue(w, p, other) === attrValue(w, a, other));
       if (close.length) partners = close;
     }
     if (!partners.length) continue;

@@ -1,12 +1,13 @@
 import {
   CITY_NAMES,
   COUNTRY_NAMES,
-  FIRST_NAMES,
   HOBBIES,
   JOBS,
   LANGUAGE_NAMES,
+  NAME_CODAS,
+  NAME_ONSETS,
+  NAME_VOWELS,
   PETS,
-  SURNAMES,
 } from './lexicon';
 import { Rng } from './rng';
 
@@ -46,7 +47,7 @@ export interface BenchSizes {
 }
 
 export const FULL_SCALE: WorldScale = {
-  people: 1200,
+  people: 800,
   cities: 64,
   countries: 16,
   bioHead: 24,
@@ -55,17 +56,17 @@ export const FULL_SCALE: WorldScale = {
   bioMin: 2,
   placeRepeats: 30,
   compositeFraction: 0.5,
-  myths: 260,
+  myths: 200,
   mythRepeats: 6,
   mythTruthRepeats: 3,
-  quizDocs: 6000,
-  instructions: 6000,
+  quizDocs: 3500,
+  instructions: 2500,
   bench: {
     arcTest: 300,
     arcTrain: 60,
     mmluTestPerSubject: 60,
     mmluDevPerSubject: 5,
-    truthfulqa: 200,
+    truthfulqa: 150,
     winograndeDev: 300,
     winograndeTrain: 60,
   },
@@ -99,9 +100,8 @@ export const REDUCED_SCALE: WorldScale = {
 };
 
 export interface Person {
+  /** One invented word (one token): binding a fact to a name is then a lookup, not a composition. */
   name: string;
-  first: string;
-  last: string;
   home: number;
   birthplace: number;
   job: string;
@@ -152,6 +152,26 @@ function bioCount(scale: WorldScale, rank: number): number {
   );
 }
 
+const RESERVED = new Set<string>(
+  [...CITY_NAMES, ...COUNTRY_NAMES, ...LANGUAGE_NAMES].map((w) => w.toLowerCase()),
+);
+
+/** `n` distinct names of the form CVCV(C), capitalised, none equal to a place or language. */
+function personNames(rng: Rng, n: number): string[] {
+  const names = new Set<string>();
+  while (names.size < n) {
+    const word =
+      rng.pick(NAME_ONSETS) +
+      rng.pick(NAME_VOWELS) +
+      rng.pick(NAME_ONSETS) +
+      rng.pick(NAME_VOWELS) +
+      rng.pick(NAME_CODAS);
+    if (RESERVED.has(word)) continue;
+    names.add(word[0]!.toUpperCase() + word.slice(1));
+  }
+  return [...names];
+}
+
 export function buildWorld(seed: number, scale: WorldScale): World {
   const rng = new Rng(seed).fork('world');
   if (scale.cities > CITY_NAMES.length || scale.countries > COUNTRY_NAMES.length) {
@@ -159,10 +179,8 @@ export function buildWorld(seed: number, scale: WorldScale): World {
       `world scale asks for more places than the lexicon has (${CITY_NAMES.length} cities, ${COUNTRY_NAMES.length} countries)`,
     );
   }
-  if (scale.people > FIRST_NAMES.length * SURNAMES.length || scale.people % 2 !== 0) {
-    throw new RangeError(
-      `world scale: people must be even and at most ${FIRST_NAMES.length * SURNAMES.length}`,
-    );
+  if (scale.people % 2 !== 0 || scale.people > 5000) {
+    throw new RangeError(`world scale: people must be even and at most 5000, got ${scale.people}`);
   }
   if (scale.cities < scale.countries * 2)
     throw new RangeError('world scale: need at least two cities per country');
@@ -181,13 +199,9 @@ export function buildWorld(seed: number, scale: WorldScale): World {
     language: languages[k] as string,
   }));
 
-  const names: [string, string][] = [];
-  for (const first of FIRST_NAMES) for (const last of SURNAMES) names.push([first, last]);
-  const chosen = rng.sample(names, scale.people);
-  const people: Person[] = chosen.map(([first, last], rank) => ({
-    name: `${first} ${last}`,
-    first,
-    last,
+  const chosen = personNames(rng, scale.people);
+  const people: Person[] = chosen.map((name, rank) => ({
+    name,
     home: rng.int(scale.cities),
     birthplace: rng.int(scale.cities),
     job: rng.pick(JOBS),

@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { evaluatePrepared, loadTask, prepareTask, type TaskName } from '../eval';
+import { TASK_NAMES } from '../eval/types';
+import { openSubnet } from '../model/runtime';
+import { loadTokenizer } from '../model/tokenizer';
+import type { SubnetSpec } from '../model/types';
+
+/** The paper's settings: 0-shot ARC, WinoGrande and TruthfulQA, 5-shot MMLU. */
+export const PAPER_SHOTS: Record<TaskName, number> = {
+  arc_easy: 0,
+  arc_challenge: 0,
+  mmlu: 5,
+  truthfulqa_mc1: 0,
+  winogrande: 0,
+};
+
+export interface NamedSubnet {
+  name: string;
+  spec: SubnetSpec;
+}
+
+/**
+ * The sub-networks the calibration reports: the full network, the smallest one, and two in
+ * between (fewer layers at full width; all layers at the small width).
+ */
+export function calibrationSubnets(
+  numLayers: number,
+  layerCounts: number[],
+  widths: number[],
+): NamedSubnet[] {
+  const minL = Math.min(...layerCounts);
+  const midL = [...layerCounts].sort((a, b) => a - b).find((l) => l > minL && l < numLayers) ?? minL;
+  const wMax = Math.max(...widths);
+  const wMin = Math.min(...widths);
+  const spec = (layers: number, width: number): SubnetSpec => ({
+    layers,
+    intermediate: Array(layers).fill(width),
+  });
+  return [
+    { name: 'full', spec: spec(numLayers, wMax) },
+    { name: `${midL} layers`, spec: spec(midL, wMax) },
+    { name: `narrow MLP`, spec: spec(numLayers, wMin) },
+    { name: 'smallest', spec: spec(minL, wMin) },
+  ];
+}
+
+export interface TaskScore {
+  task: TaskName;
+  /** acc in percent. */
+  acc: number;
+  stderr: number;
+  /** Expected acc of guessing, in percent. */
+  chance: number;
+  n: number;
+}
+
+export interface SubnetScores {
+  subnet: NamedSubnet;
+  tasks: TaskScore[];
+  seconds: number;
+}
+
+export interface EvaluateWorldOptions {
+  tasks?: readonly TaskName[];
+  shots?: Partial<Record<TaskName, number>>;
+  limit?: number;
+  onProgress?: (message: string) => void;
+}
+
+/** Scores sub-networks of `modelDir` on the world's tasks with the project's evaluator. */
+export async function evaluateWorld(
+  modelDir: string,
+  taskPaths: Record<TaskName, string>,
+  subnets: NamedSubnet[],
+  opts: EvaluateWorldOptions = {},
+): Promise<SubnetScores[]> {
+  const tokenizer = await loadTokenizer(modelDir);
+  const names = opts.tasks ?? TASK_NAMES;
+  const prepared = names.map((task) => {
+    const shots = opts.shots?.[task] ?? PAPER_SHOTS[task];
+    const loaded = loadTask(task, taskPaths[task], { fewshot: shots > 0 });
+    const p = prepareTask(loaded, tokenizer, { shots, limit: opts.limit });
+    const docs = opts.limit ? loaded.docs.slice(0, opts.limit) : loaded.docs;
+    const chance = (100 * docs.reduce((s, d) => s + 1 / d.choices.length, 0)) / docs.length;
+    return { task, p, chance };
+  });
+  const out: SubnetScores[] = [];
+  for (const subnet of subnets) {
+    const t0 = performance.now();
+    const session = await openSubnet(modelDir, subnet.spec);
+    const tasks: TaskScore[] = [];
+    try {
+      for (const { task, p, chance } of prepared) {
+        const r = await evaluatePrepared(p, session);
+        const m = r.results[task];
+        if (!m) throw new Error(`${task}: the evaluator returned no result for the task`);
+        tasks.push({ task, acc: 100 * m.acc, stderr: 100 * (m.acc_stderr ?? 0), chance, n: r.nSamples });
+        opts.onProgress?.(`${subnet.name}: ${task} ${(100 * m.acc).toFixed(1)}`);
+      }
+    } finally {
+      await session.close();
+    }
+    out.push({ subnet, tasks, seconds: (performance.now() - t0) / 1000 });
+  }
+  return out;
+}
+
+/** CPU seconds used by this process's finished children (Linux /proc; undefined elsewhere). */
+export function childCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); cutime and cstime are fields 16 and 17
+    const ticks = Number(fields[13]) + Number(fields[14]);
+    return Number.isFinite(ticks) ? ticks / 100 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function loadAverage(): number {
+  return loadavg()[0] ?? 0;
+}
+
+export interface TargetCheck {
+  name: string;
+  holds: boolean;
+  detail: string;
+}
+
+/** The calibration targets of the embedded world (see the README). */
+export function checkTargets(scores: SubnetScores[]): TargetCheck[] {
+  const full = scores[0]!;
+  const smallest = scores[scores.length - 1]!;
+  const mids = scores.slice(1, -1);
+  const above = full.tasks.map((t) => ({ task: t.task, margin: t.acc - t.chance }));
+  const gaps = full.tasks.map((t, i) => ({ task: t.task, gap: t.acc - smallest.tasks[i]!.acc }));
+  const separated = gaps.filter((g) => g.gap >= 10);
+  const graded = full.tasks.filter((t, i) => {
+    const lo = smallest.tasks[i]!.acc;
+    return mids.every((m) => m.tasks[i]!.acc <= t.acc + 2 * t.stderr && m.tasks[i]!.acc >= lo - 2 * t.stderr);
+  });
+  return [
+    {
+      name: 'full network >= chance + 20 on every task',
+      holds: above.every((a) => a.margin >= 20),
+      detail: above.map((a) => `${a.task} ${a.margin >= 0 ? '+' : ''}${a.margin.toFixed(1)}`).join(', '),
+    },
+    {
+      name: 'smallest >= 10 points below full on at least 3 tasks',
+      holds: separated.length >= 3,
+      detail: gaps.map((g) => `${g.task} ${g.gap.toFixed(1)}`).join(', '),
+    },
+    {
+      name: 'in-between sub-networks between smallest and full (within 2 s.e.) on those tasks',
+      holds: separated.every((g) => graded.some((t) => t.task === g.task)),
+      detail: `graded on ${graded.map((t) => t.task).join(', ') || 'none'}`,
+    },
+  ];
+}

@@ -38,14 +38,20 @@ export async function classified<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Tests only: FNV-1a of the attempt's identity decides, so a rerun fails the same attempts. */
+/** Tests only: a hash of the attempt's identity decides, so a rerun fails the same attempts. */
 export function injectedFailure(
   fault: { failureRate: number; seed: number } | undefined,
   identity: string,
 ): ApplicationFailure | undefined {
   if (!fault || fault.failureRate <= 0) return undefined;
   let h = 0x811c9dc5 ^ fault.seed;
-  for (let i = 0; i < identity.length; i++) h = Math.imul(h ^ identity.charCodeAt(i), 0x01000193) >>> 0;
-  if (h / 2 ** 32 >= fault.failureRate) return undefined;
+  for (let i = 0; i < identity.length; i++) h = Math.imul(h ^ identity.charCodeAt(i), 0x01000193);
+  // murmur3's finaliser: identities that differ in their last character (the attempt) land far apart
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  if ((h >>> 0) / 2 ** 32 >= fault.failureRate) return undefined;
   return ApplicationFailure.retryable(`injected device failure (${identity})`, 'DeviceFailure');
 }

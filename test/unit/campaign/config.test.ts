@@ -62,5 +62,8 @@ describe('fault injection', () => {
     expect(ids.filter((id) => injectedFailure({ failureRate: 0.2, seed: 7 }, id))).toEqual(failed);
     expect(injectedFailure(undefined, 'x')).toBeUndefined();
     expect(injectedFailure({ failureRate: 0.2, seed: 7 }, failed[0])?.type).toBe('DeviceFailure');
+    // successive attempts of one activity are independent draws: few fail three times in a row
+    const streaks = Array.from({ length: 1000 }, (_, i) => [1, 2, 3].every((a) => injectedFailure({ failureRate: 0.2, seed: 7 }, `wf/${i}/${a}`)));
+    expect(streaks.filter(Boolean).length).toBeLessThan(30);
   });
 });

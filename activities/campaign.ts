@@ -13,11 +13,13 @@ import { loadLlamaConfig } from '../src/model/config';
 import { openCheckpoint } from '../src/model/checkpoint';
 import { openSubnet } from '../src/model/runtime';
 import { canonicalSubnet } from '../src/model/subnet';
-import { modelSize } from '../src/model/size';
+import { quantizedModelSize } from '../src/model/size';
+import { measureThroughput } from '../src/model/throughput';
 import { loadTokenizer } from '../src/model/tokenizer';
 import type { TextTokenizer } from '../src/model/types';
 import { writeJsonAtomic } from '../src/fsutil';
 import { stateDir } from '../src/toolchain';
+import { parseTrainConfig, TrainConfigError } from '../src/trainer';
 import { classified, injectedFailure } from './failures';
 import { trainModel } from './train';
 import type {
@@ -85,9 +87,30 @@ export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
       cacheDir: join(home, 'cache', 'evaluations'),
       baseModelName: config.baseModel === 'embedded' ? `embedded-world-${config.worldSeed}` : basename(baseModelDir),
     };
+    if (!config.finetune.skip && !config.finetune.superNetwork) instatuneConfig(prepared);
     writeJsonAtomic(join(campaignDir, 'campaign.json'), prepared);
     return prepared;
   });
+}
+
+/** The trainer config of the campaign's InstaTune stage, validated (errors name finetune.trainer). */
+export function instatuneConfig(campaign: PreparedCampaign): Record<string, unknown> {
+  const w = campaign.space.widths;
+  const widths = typeof w[0] === 'number' ? (w as number[]) : [...new Set((w as number[][]).flat())].sort((a, b) => a - b);
+  const config = {
+    ...campaign.trainerDefaults,
+    ...campaign.config.finetune.trainer,
+    model: campaign.baseModelDir,
+    data: { path: campaign.instructionData, format: 'alpaca' },
+    search_space: { layers: campaign.space.layerCounts, intermediate: widths },
+  };
+  try {
+    parseTrainConfig(config, 'campaign config field finetune.trainer', 'instatune');
+  } catch (err) {
+    if (err instanceof TrainConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+  return config;
 }
 
 /**
@@ -108,15 +131,7 @@ export async function instatuneSuperNetwork(campaign: PreparedCampaign): Promise
     const fault = injectedFailure(config.faultInjection, `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`);
     if (fault) throw fault;
     const base = await openCheckpoint(campaign.baseModelDir);
-    const w = campaign.space.widths;
-    const widths = typeof w[0] === 'number' ? (w as number[]) : [...new Set((w as number[][]).flat())].sort((a, b) => a - b);
-    const trainConfig = {
-      ...campaign.trainerDefaults,
-      ...config.finetune.trainer,
-      model: campaign.baseModelDir,
-      data: { path: campaign.instructionData, format: 'alpaca' },
-      search_space: { layers: campaign.space.layerCounts, intermediate: widths },
-    };
+    const trainConfig = instatuneConfig(campaign);
     const id = createHash('sha256').update(JSON.stringify([base.identity, trainConfig])).digest('hex').slice(0, 16);
     const out = join(stateDir(), 'supernets', id);
     const result = await trainModel({ mode: 'instatune', config: trainConfig, out });
@@ -270,12 +285,21 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
       quantization: req.quant,
     };
     const hit = cache.get(context, key);
-    if (hit) return finish(req, resultFrom(key, req, subnet, hit.values, true));
+    if (hit && (!req.measureThroughput || hit.values.throughput !== undefined))
+      return finish(req, resultFrom(key, req, subnet, hit.values, true));
 
-    const prepared = await preparedTaskOf(req.modelDir, req.task, req.bos);
     const session = await openSubnet(req.modelDir, subnet, { threads: req.threads, quant: req.quant });
     let result;
+    let throughput: number | undefined;
     try {
+      // the throughput objective: src/model/throughput.ts's protocol on the opened session
+      if (req.measureThroughput) throughput = (await measureThroughput(session)).tokensPerSecond;
+      if (hit) {
+        const values = { ...hit.values, throughput: throughput! };
+        cache.put(context, key, values, { host: require('node:os').hostname() });
+        return finish(req, resultFrom(key, req, subnet, values, true));
+      }
+      const prepared = await preparedTaskOf(req.modelDir, req.task, req.bos);
       const signal = Context.current().cancellationSignal;
       result = await evaluatePrepared(prepared, session, {
         signal,
@@ -285,7 +309,7 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
       await session.close();
     }
     const metrics = result.results[req.task.name]!;
-    const size = modelSize(ckpt.config, subnet, req.sizeDtype, req.quant === 'none' ? req.sizeDtype : req.quant);
+    const size = quantizedModelSize(ckpt.config, subnet, req.sizeDtype, req.quant);
     const values: Record<string, number> = {
       accuracy: metrics.acc,
       accuracyStderr: metrics.acc_stderr ?? 0,
@@ -293,6 +317,7 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
       nSamples: result.nSamples,
       parameters: size.parameters,
       sizeBytes: size.bytes,
+      ...(throughput !== undefined ? { throughput } : {}),
     };
     cache.put(context, key, values, { seconds: result.stats.seconds, host: require('node:os').hostname() });
     appendFileSync(

@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseCampaignConfig } from '../../../config/campaign';
+import { ConfigError, parseCampaignConfig } from '../../../config/campaign';
+import { instatuneConfig } from '../../../activities/campaign';
+import type { PreparedCampaign } from '../../../activities/types';
 import { loadCampaignFile } from '../../../config/load';
 import { injectedFailure } from '../../../activities/failures';
 
@@ -65,5 +67,27 @@ describe('fault injection', () => {
     // successive attempts of one activity are independent draws: few fail three times in a row
     const streaks = Array.from({ length: 1000 }, (_, i) => [1, 2, 3].every((a) => injectedFailure({ failureRate: 0.2, seed: 7 }, `wf/${i}/${a}`)));
     expect(streaks.filter(Boolean).length).toBeLessThan(30);
+  });
+});
+
+describe('InstaTune settings of a campaign', () => {
+  const example = loadCampaignFile(join(__dirname, '../../../config/llama2-7b.example.json'));
+  const prepared = (trainer: Record<string, unknown>): PreparedCampaign => ({
+    config: { ...example, finetune: { ...example.finetune, trainer } },
+    campaignDir: '/c',
+    baseModelDir: '/models/base',
+    instructionData: '/data/alpaca.json',
+    tasks: [],
+    space: example.searchSpace!,
+    trainerDefaults: {},
+    cacheDir: '/cache',
+    baseModelName: 'base',
+  });
+
+  it('are checked against the trainer schema before anything runs, naming the field', () => {
+    const config = instatuneConfig(prepared(example.finetune.trainer));
+    expect(config).toMatchObject({ lr: 1e-5, search_space: { layers: [24, 28, 32], intermediate: [5504, 11008] } });
+    expect(() => instatuneConfig(prepared({ dtype: 'bf16' }))).toThrow(/finetune\.trainer.*dtype/);
+    expect(() => instatuneConfig(prepared({ learning_rate: 1 }))).toThrow(ConfigError);
   });
 });

@@ -85,7 +85,8 @@ export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
       space: config.searchSpace ?? worldSpace ?? defaultSpace(base.numLayers, base.intermediateSize),
       trainerDefaults,
       cacheDir: join(home, 'cache', 'evaluations'),
-      baseModelName: config.baseModel === 'embedded' ? `embedded-world-${config.worldSeed}` : basename(baseModelDir),
+      baseModelName:
+        config.baseModel === 'embedded' ? `embedded-world-${config.worldSeed}` : basename(baseModelDir),
     };
     if (!config.finetune.skip && !config.finetune.superNetwork) instatuneConfig(prepared);
     writeJsonAtomic(join(campaignDir, 'campaign.json'), prepared);
@@ -96,7 +97,8 @@ export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
 /** The trainer config of the campaign's InstaTune stage, validated (errors name finetune.trainer). */
 export function instatuneConfig(campaign: PreparedCampaign): Record<string, unknown> {
   const w = campaign.space.widths;
-  const widths = typeof w[0] === 'number' ? (w as number[]) : [...new Set((w as number[][]).flat())].sort((a, b) => a - b);
+  const widths =
+    typeof w[0] === 'number' ? (w as number[]) : [...new Set((w as number[][]).flat())].sort((a, b) => a - b);
   const config = {
     ...campaign.trainerDefaults,
     ...campaign.config.finetune.trainer,
@@ -128,11 +130,17 @@ export async function instatuneSuperNetwork(campaign: PreparedCampaign): Promise
     }
     if (config.finetune.skip) return campaign.baseModelDir;
     const info = activityInfo();
-    const fault = injectedFailure(config.faultInjection, `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`);
+    const fault = injectedFailure(
+      config.faultInjection,
+      `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`,
+    );
     if (fault) throw fault;
     const base = await openCheckpoint(campaign.baseModelDir);
     const trainConfig = instatuneConfig(campaign);
-    const id = createHash('sha256').update(JSON.stringify([base.identity, trainConfig])).digest('hex').slice(0, 16);
+    const id = createHash('sha256')
+      .update(JSON.stringify([base.identity, trainConfig]))
+      .digest('hex')
+      .slice(0, 16);
     const out = join(stateDir(), 'supernets', id);
     const result = await trainModel({ mode: 'instatune', config: trainConfig, out });
     return result.out;
@@ -173,9 +181,11 @@ export async function searchPropose(req: ProposeRequest): Promise<Proposal> {
       const saved = readState(file);
       return { stateFile: file, done: false, loop: saved.loop, candidates: pendingCandidates(saved) };
     }
-    if (isDone(state)) return { stateFile: req.stateFile ?? '', done: true, loop: state.loop, candidates: [] };
+    if (isDone(state))
+      return { stateFile: req.stateFile ?? '', done: true, loop: state.loop, candidates: [] };
     const step = propose(state);
-    if (!step.candidates.length) return { stateFile: req.stateFile ?? '', done: true, loop: state.loop, candidates: [] };
+    if (!step.candidates.length)
+      return { stateFile: req.stateFile ?? '', done: true, loop: state.loop, candidates: [] };
     writeJsonAtomic(file, step.state);
     return {
       stateFile: file,
@@ -296,7 +306,7 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
       if (req.measureThroughput) throughput = (await measureThroughput(session)).tokensPerSecond;
       if (hit) {
         const values = { ...hit.values, throughput: throughput! };
-        cache.put(context, key, values, { host: require('node:os').hostname() });
+        cache.put(context, key, values, { ...hit.details, throughputHost: require('node:os').hostname() });
         return finish(req, resultFrom(key, req, subnet, values, true));
       }
       const prepared = await preparedTaskOf(req.modelDir, req.task, req.bos);
@@ -365,7 +375,9 @@ export function readCampaignEvaluations(campaignDir: string): EvaluationResult[]
   const out: EvaluationResult[] = [];
   for (const task of readdirSync(root).sort()) {
     for (const quant of readdirSync(join(root, task)).sort()) {
-      for (const f of readdirSync(join(root, task, quant)).filter((n) => n.endsWith('.json')).sort()) {
+      for (const f of readdirSync(join(root, task, quant))
+        .filter((n) => n.endsWith('.json'))
+        .sort()) {
         out.push(JSON.parse(readFileSync(join(root, task, quant, f), 'utf8')) as EvaluationResult);
       }
     }
@@ -394,9 +406,16 @@ export async function writeCampaignReport(req: {
     const loops: Record<string, Record<string, number>> = {};
     for (const task of campaign.tasks) {
       const dir = join(campaign.campaignDir, 'search', task.name);
-      const last = existsSync(dir) ? readdirSync(dir).filter((f) => /^state-\d+-recorded\.json$/.test(f)).sort().pop() : undefined;
+      const last = existsSync(dir)
+        ? readdirSync(dir)
+            .filter((f) => /^state-\d+-recorded\.json$/.test(f))
+            .sort()
+            .pop()
+        : undefined;
       if (last) {
-        loops[task.name] = Object.fromEntries(readState(join(dir, last)).evaluations.map((e) => [e.key, e.loop]));
+        loops[task.name] = Object.fromEntries(
+          readState(join(dir, last)).evaluations.map((e) => [e.key, e.loop]),
+        );
       }
     }
     const evaluations = readCampaignEvaluations(campaign.campaignDir);

@@ -1,4 +1,9 @@
-import { ScheduleOverlapPolicy, WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  ScheduleOverlapPolicy,
+  WorkflowIdConflictPolicy,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import type { CampaignConfig } from '../config/campaign';
 import type { CampaignStatus } from '../workflows/campaign';
 import type { SearchStatus } from '../workflows/search';
@@ -57,7 +62,9 @@ export async function campaignStatus(client: Client, workflowId: string): Promis
     report.campaignDir = status.campaignDir;
     for (const search of status.searches) {
       try {
-        report.searches.push(await client.workflow.getHandle(search.workflowId).query<SearchStatus>('progress'));
+        report.searches.push(
+          await client.workflow.getHandle(search.workflowId).query<SearchStatus>('progress'),
+        );
       } catch {
         // a search not started yet, or already closed
       }
@@ -68,7 +75,9 @@ export async function campaignStatus(client: Client, workflowId: string): Promis
   return report;
 }
 
-export async function listCampaigns(client: Client): Promise<{ workflowId: string; status: string; startTime: Date }[]> {
+export async function listCampaigns(
+  client: Client,
+): Promise<{ workflowId: string; status: string; startTime: Date }[]> {
   const rows: { workflowId: string; status: string; startTime: Date }[] = [];
   for await (const w of client.workflow.list({ query: `WorkflowType = '${CAMPAIGN_WORKFLOW}'` })) {
     rows.push({ workflowId: w.workflowId, status: w.status.name, startTime: w.startTime });

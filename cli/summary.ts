@@ -10,13 +10,23 @@ export interface SummaryRow {
 }
 
 /** Per task: the full network, the best sub-network of at most 75% of its size, and that one quantized. */
-export function summarise(result: CampaignResult, maxFraction = 0.75, quant: 'int8' | 'int4' = 'int8'): SummaryRow[] {
+export function summarise(
+  result: CampaignResult,
+  maxFraction = 0.75,
+  quant: 'int8' | 'int4' = 'int8',
+): SummaryRow[] {
   return result.fullNetwork.map((full) => {
     const front = result.fronts[full.task] ?? [];
     const small = front
       .filter((p) => p.objectives.size_gib * 2 ** 30 <= maxFraction * full.sizeBytes + 1)
-      .sort((a, b) => b.objectives.accuracy - a.objectives.accuracy || a.objectives.size_gib - b.objectives.size_gib)[0];
-    const pick = (q: string, key: string) => [...result.quantized, ...result.fullNetwork].find((r) => r.task === full.task && r.quant === q && r.key === key);
+      .sort(
+        (a, b) =>
+          b.objectives.accuracy - a.objectives.accuracy || a.objectives.size_gib - b.objectives.size_gib,
+      )[0];
+    const pick = (q: string, key: string) =>
+      [...result.quantized, ...result.fullNetwork].find(
+        (r) => r.task === full.task && r.quant === q && r.key === key,
+      );
     const best = small
       ? ({
           ...full,
@@ -39,12 +49,24 @@ function pct(x: number): string {
 }
 
 export function formatSummary(rows: SummaryRow[]): string {
-  const header = ['task', 'full: size', 'acc', 'best <=75%: layers', 'size', 'acc', 'delta', 'int8: size', 'acc'];
+  const header = [
+    'task',
+    'full: size',
+    'acc',
+    'best <=75%: layers',
+    'size',
+    'acc',
+    'delta',
+    'int8: size',
+    'acc',
+  ];
   const lines = rows.map((r) => [
     r.task,
     mib(r.full.sizeBytes),
     pct(r.full.accuracy),
-    r.best ? `${r.best.subnet.layers} (${Math.round((100 * r.best.sizeBytes) / r.full.sizeBytes)}% size)` : '-',
+    r.best
+      ? `${r.best.subnet.layers} (${Math.round((100 * r.best.sizeBytes) / r.full.sizeBytes)}% size)`
+      : '-',
     r.best ? mib(r.best.sizeBytes) : '-',
     r.best ? pct(r.best.accuracy) : '-',
     r.best ? `${((r.best.accuracy - r.full.accuracy) * 100).toFixed(1)} pt` : '-',

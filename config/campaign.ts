@@ -60,10 +60,7 @@ export const campaignConfigSchema = z
     objectives: z
       .tuple([z.enum(['size', 'throughput']), z.literal('accuracy')])
       .default(['size', 'accuracy']),
-    constraints: z
-      .object({ maxSizeGiB: z.number().positive().optional() })
-      .strict()
-      .default({}),
+    constraints: z.object({ maxSizeGiB: z.number().positive().optional() }).strict().default({}),
     evaluation: z
       .object({
         bos: z.boolean().default(false),
@@ -116,10 +113,13 @@ export function parseCampaignConfig(input: unknown, source = 'campaign config'):
   const config = parsed.data;
   const seen = new Set<string>();
   for (const [i, task] of config.tasks.entries()) {
-    if (seen.has(task.name)) throw new ConfigError(`${source}: field tasks.${i}.name: task ${task.name} is listed twice`);
+    if (seen.has(task.name))
+      throw new ConfigError(`${source}: field tasks.${i}.name: task ${task.name} is listed twice`);
     seen.add(task.name);
     if (config.baseModel !== 'embedded' && !task.data) {
-      throw new ConfigError(`${source}: field tasks.${i}.data: a data file is required unless baseModel is "embedded"`);
+      throw new ConfigError(
+        `${source}: field tasks.${i}.data: a data file is required unless baseModel is "embedded"`,
+      );
     }
   }
   if (config.linas.evaluations < config.linas.population) {

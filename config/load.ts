@@ -14,18 +14,25 @@ export function readCampaignFile(file: string): unknown {
   try {
     return /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${file}: not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
+    throw new ConfigError(
+      `${file}: not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`,
+    );
   }
 }
 
 /** Paths in a campaign, made absolute against `baseDir` (the config file's folder). */
 export function resolveCampaignPaths(config: CampaignConfig, baseDir: string): CampaignConfig {
-  const abs = (p: string | undefined): string | undefined => (p === undefined || isAbsolute(p) ? p : resolve(baseDir, p));
+  const abs = (p: string | undefined): string | undefined =>
+    p === undefined || isAbsolute(p) ? p : resolve(baseDir, p);
   return {
     ...config,
     baseModel: config.baseModel === 'embedded' ? 'embedded' : abs(config.baseModel)!,
     outDir: abs(config.outDir),
-    finetune: { ...config.finetune, superNetwork: abs(config.finetune.superNetwork), data: abs(config.finetune.data) },
+    finetune: {
+      ...config.finetune,
+      superNetwork: abs(config.finetune.superNetwork),
+      data: abs(config.finetune.data),
+    },
     tasks: config.tasks.map((t) => ({ ...t, data: abs(t.data) })),
   };
 }

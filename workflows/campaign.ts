@@ -15,7 +15,8 @@ import type * as activities from '../activities';
 import type { EvaluationResult, PreparedCampaign, SearchProgress } from '../activities/types';
 import { linasSearch, pauseSignal, resumeSignal, searchWorkflowId } from './search';
 
-export type CampaignStage = 'preparing' | 'fine-tuning' | 'searching' | 'quantizing' | 'confirming' | 'analysing' | 'done';
+export type CampaignStage =
+  'preparing' | 'fine-tuning' | 'searching' | 'quantizing' | 'confirming' | 'analysing' | 'done';
 
 export interface CampaignStatus {
   stage: CampaignStage;
@@ -70,7 +71,8 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
     taskQueue: info.taskQueue,
     startToCloseTimeout: '2 hours',
     // the raw config is not validated yet: read the one setting needed, falling back to the default
-    heartbeatTimeout: (Number((config as RawTimeouts | undefined)?.heartbeatTimeouts?.trainSeconds) || 300) * 1000,
+    heartbeatTimeout:
+      (Number((config as RawTimeouts | undefined)?.heartbeatTimeouts?.trainSeconds) || 300) * 1000,
     retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   const status: CampaignStatus = { stage: 'preparing', searches: [], fronts: {}, quantized: 0 };
@@ -85,13 +87,23 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
     taskQueue: cfg.queues.train,
     startToCloseTimeout: '72 hours',
     heartbeatTimeout: cfg.heartbeatTimeouts.trainSeconds * 1000,
-    retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes', maximumAttempts: 50, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: {
+      initialInterval: '5 seconds',
+      maximumInterval: '5 minutes',
+      maximumAttempts: 50,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
   });
   const evaluate = proxyActivities<typeof activities>({
     taskQueue: cfg.queues.eval,
     startToCloseTimeout: '2 hours',
     heartbeatTimeout: cfg.heartbeatTimeouts.evalSeconds * 1000,
-    retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: '1 minute',
+      maximumAttempts: 20,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
   });
   const light = proxyActivities<typeof activities>({
     taskQueue: cfg.queues.main,
@@ -106,10 +118,16 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
 
   // 2. One LINAS search per task, in parallel, each a child workflow with its own history
   status.stage = 'searching';
-  const children = campaign.tasks.map((task) => ({ task: task.name, workflowId: searchWorkflowId(info.workflowId, task.name) }));
+  const children = campaign.tasks.map((task) => ({
+    task: task.name,
+    workflowId: searchWorkflowId(info.workflowId, task.name),
+  }));
   status.searches = children;
   const forward = (signal: typeof pauseSignal | typeof resumeSignal) => () => {
-    for (const c of children) void getExternalWorkflowHandle(c.workflowId).signal(signal).catch(() => undefined);
+    for (const c of children)
+      void getExternalWorkflowHandle(c.workflowId)
+        .signal(signal)
+        .catch(() => undefined);
   };
   setHandler(pauseCampaignSignal, forward(pauseSignal));
   setHandler(resumeCampaignSignal, forward(resumeSignal));
@@ -165,7 +183,10 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
 
   // 4. The heuristic architectures suggested by the width analysis, evaluated to confirm them
   status.stage = 'confirming';
-  const suggestions = await light.suggestHeuristics({ campaignDir: campaign.campaignDir, tasks: campaign.tasks.map((t) => t.name) });
+  const suggestions = await light.suggestHeuristics({
+    campaignDir: campaign.campaignDir,
+    tasks: campaign.tasks.map((t) => t.name),
+  });
   const heuristics: EvaluationResult[] = [];
   for (const s of suggestions) {
     const task = campaign.tasks.find((t) => t.name === s.task);

@@ -10,7 +10,13 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { EvaluationRequest, EvaluationResult, PreparedCampaign, PreparedTask, SearchProgress } from '../activities/types';
+import type {
+  EvaluationRequest,
+  EvaluationResult,
+  PreparedCampaign,
+  PreparedTask,
+  SearchProgress,
+} from '../activities/types';
 
 export interface SearchInput {
   campaign: PreparedCampaign;
@@ -112,7 +118,11 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
     front: [],
   };
 
-  upsertSearchAttributes({ CampaignName: [config.name], BaseModel: [campaign.baseModelName], NasTask: [task.name] });
+  upsertSearchAttributes({
+    CampaignName: [config.name],
+    BaseModel: [campaign.baseModelName],
+    NasTask: [task.name],
+  });
   setHandler(pauseSignal, () => void (paused = true));
   setHandler(resumeSignal, () => void (paused = false));
   setHandler(
@@ -123,9 +133,12 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
     },
     {
       validator: (more: number) => {
-        if (!Number.isInteger(more) || more <= 0) throw new Error(`extendBudget: ${more} is not a positive whole number`);
+        if (!Number.isInteger(more) || more <= 0)
+          throw new Error(`extendBudget: ${more} is not a positive whole number`);
         if (extraBudget + more > plannedBudget * MAX_EXTENSION_FACTOR) {
-          throw new Error(`extendBudget: at most ${plannedBudget * MAX_EXTENSION_FACTOR} extra evaluations in all`);
+          throw new Error(
+            `extendBudget: at most ${plannedBudget * MAX_EXTENSION_FACTOR} extra evaluations in all`,
+          );
         }
       },
     },
@@ -179,7 +192,10 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
       objectives: config.objectives,
     });
     if (progress.evaluated === 0) {
-      throw ApplicationFailure.nonRetryable(`search ${task.name}: a loop recorded no evaluation`, 'SearchStalled');
+      throw ApplicationFailure.nonRetryable(
+        `search ${task.name}: a loop recorded no evaluation`,
+        'SearchStalled',
+      );
     }
     // one loop per run keeps every history far from its limits; the state lives in files
     await continueAsNew<typeof linasSearch>(input, { progress, extraBudget, paused });

@@ -5,7 +5,9 @@ import { campaignStatus, createCampaignSchedule, listCampaigns, startCampaign } 
 import { UsageError } from '../errors';
 import { writeCampaignFolderReport } from './report';
 
-async function withClient<T>(fn: (client: Awaited<ReturnType<typeof connectClient>>) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  fn: (client: Awaited<ReturnType<typeof connectClient>>) => Promise<T>,
+): Promise<T> {
   const client = await connectClient();
   try {
     return await fn(client);
@@ -30,8 +32,10 @@ export function register(program: Command): void {
       const config = loadCampaignFile(file);
       await withClient(async (client) => {
         const { handle, resumed } = await startCampaign(client, config);
-        print(opts.json, { workflowId: handle.workflowId, resumed }, () =>
-          `${resumed ? 'resumed running' : 'started'} campaign ${handle.workflowId}`,
+        print(
+          opts.json,
+          { workflowId: handle.workflowId, resumed },
+          () => `${resumed ? 'resumed running' : 'started'} campaign ${handle.workflowId}`,
         );
       });
     });
@@ -43,9 +47,13 @@ export function register(program: Command): void {
     .action(async (opts: { json: boolean }) => {
       await withClient(async (client) => {
         const rows = await listCampaigns(client);
-        print(opts.json, rows, () =>
-          rows.map((r) => `${r.status.padEnd(12)} ${r.workflowId}  ${r.startTime.toISOString()}`).join('\n') ||
-          'no campaigns',
+        print(
+          opts.json,
+          rows,
+          () =>
+            rows
+              .map((r) => `${r.status.padEnd(12)} ${r.workflowId}  ${r.startTime.toISOString()}`)
+              .join('\n') || 'no campaigns',
         );
       });
     });
@@ -105,9 +113,12 @@ export function register(program: Command): void {
     .description('extend the evaluation budget of a running search')
     .action(async (id: string, more: string) => {
       const n = Number(more);
-      if (!Number.isInteger(n) || n <= 0) throw new UsageError(`evaluations: "${more}" is not a positive whole number`);
+      if (!Number.isInteger(n) || n <= 0)
+        throw new UsageError(`evaluations: "${more}" is not a positive whole number`);
       await withClient(async (client) => {
-        const budget = await client.workflow.getHandle(id).executeUpdate<number, [number]>('extendBudget', { args: [n] });
+        const budget = await client.workflow
+          .getHandle(id)
+          .executeUpdate<number, [number]>('extendBudget', { args: [n] });
         console.log(`${id}: budget now ${budget}`);
       });
     });
@@ -122,14 +133,17 @@ export function register(program: Command): void {
       if (id.startsWith('campaign-')) {
         dir = await withClient(async (client) => {
           const report = await campaignStatus(client, id);
-          if (!report.campaignDir) throw new UsageError(`${id}: its campaign folder is not known yet (status ${report.status})`);
+          if (!report.campaignDir)
+            throw new UsageError(`${id}: its campaign folder is not known yet (status ${report.status})`);
           return report.campaignDir;
         });
       }
       console.log(await writeCampaignFolderReport(dir, opts.out));
     });
 
-  const schedule = program.command('schedule').description('nightly reruns of a campaign (Temporal schedules)');
+  const schedule = program
+    .command('schedule')
+    .description('nightly reruns of a campaign (Temporal schedules)');
   schedule
     .command('create')
     .argument('<config>', 'campaign file')
@@ -156,7 +170,11 @@ export function register(program: Command): void {
             cron: (s.spec as { cronExpressions?: string[] } | undefined)?.cronExpressions ?? [],
           });
         }
-        print(opts.json, rows, () => rows.map((r) => `${r.scheduleId}${r.paused ? ' (paused)' : ''}`).join('\n') || 'no schedules');
+        print(
+          opts.json,
+          rows,
+          () => rows.map((r) => `${r.scheduleId}${r.paused ? ' (paused)' : ''}`).join('\n') || 'no schedules',
+        );
       });
     });
   schedule

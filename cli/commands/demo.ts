@@ -22,7 +22,9 @@ function progressLine(report: CampaignReport): string {
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('the whole method on the embedded default: world, base model, InstaTune, LINAS, INT8, report')
+    .description(
+      'the whole method on the embedded default: world, base model, InstaTune, LINAS, INT8, report',
+    )
     .option('--config <file>', 'demo campaign file', resolve(__dirname, '../../config/demo.json'))
     .action(async (opts: { config: string }) => {
       const config = loadCampaignFile(opts.config);
@@ -50,7 +52,9 @@ export function register(program: Command): void {
       };
       process.once('SIGINT', () => {
         interrupted = true;
-        console.log('\ninterrupted: the campaign stays on the Temporal server; `npm run demo` again resumes it');
+        console.log(
+          '\ninterrupted: the campaign stays on the Temporal server; `npm run demo` again resumes it',
+        );
         void stop().then(() => process.exit(130));
       });
       try {
@@ -80,7 +84,9 @@ export function register(program: Command): void {
         console.log(formatSummary(summarise(result)));
         console.log(`\nreport:  ${join(result.reportDir, 'report.html')}`);
         console.log(`results: ${result.resultsFile}`);
-        console.log(`Web UI:  http://localhost:8233/namespaces/default/workflows/${handle.workflowId} (while \`npx llama-nas server\` runs)`);
+        console.log(
+          `Web UI:  http://localhost:8233/namespaces/default/workflows/${handle.workflowId} (while \`npx llama-nas server\` runs)`,
+        );
       } finally {
         if (!interrupted) await stop();
       }

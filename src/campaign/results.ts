@@ -53,7 +53,11 @@ export function buildCampaignResults(
     origin: e.quant !== 'none' ? 'front' : heuristics.has(e.key) ? 'heuristic' : 'search',
   }));
   return {
-    campaign: { name: campaign.config.name, baseModel: campaign.baseModelName, createdAt: new Date().toISOString() },
+    campaign: {
+      name: campaign.config.name,
+      baseModel: campaign.baseModelName,
+      createdAt: new Date().toISOString(),
+    },
     fullModel: {
       parameters: countParameters(base).total,
       sizeBytes: modelSize(base, undefined, campaign.config.evaluation.sizeDtype).bytes,
@@ -77,7 +81,9 @@ export function suggestHeuristicSubnets<T extends string>(
   const out: { task: T; subnet: SubnetSpec }[] = [];
   const records = evaluations.map((e) => ({ ...e, quant: e.quant, origin: 'search' as const }));
   for (const task of tasks) {
-    const float = records.filter((r) => r.task === task && r.quant === 'none').sort((a, b) => b.accuracy - a.accuracy);
+    const float = records
+      .filter((r) => r.task === task && r.quant === 'none')
+      .sort((a, b) => b.accuracy - a.accuracy);
     if (float.length < 5) continue;
     const top = float.slice(0, Math.max(1, Math.ceil(float.length * (percentile / 100))));
     const counts = new Map<number, number>();

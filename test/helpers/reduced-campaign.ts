@@ -105,5 +105,7 @@ export function trainerCheckpoints(home: string): string[] {
 export function recordedLoops(campaignDir: string): string[] {
   const root = join(campaignDir, 'search');
   if (!existsSync(root)) return [];
-  return readdirSync(root).flatMap((task) => readdirSync(join(root, task)).filter((f) => f.endsWith('-recorded.json')));
+  return readdirSync(root).flatMap((task) =>
+    readdirSync(join(root, task)).filter((f) => f.endsWith('-recorded.json')),
+  );
 }

@@ -25,7 +25,9 @@ import { testClient } from '../helpers/temporal';
 const BIN = resolve(__dirname, '../../bin/llama-nas.js');
 const root = mkdtempSync(join(tmpdir(), 'llama-nas-campaign-'));
 
-function frontsOf(result: CampaignResult): Record<string, { key: string; objectives: Record<string, number> }[]> {
+function frontsOf(
+  result: CampaignResult,
+): Record<string, { key: string; objectives: Record<string, number> }[]> {
   return Object.fromEntries(
     Object.entries(result.fronts).map(([task, front]) => [
       task,
@@ -37,7 +39,8 @@ function frontsOf(result: CampaignResult): Record<string, { key: string; objecti
 /** Every message along a failure's chain of causes (workflow -> activity -> application failure). */
 function messages(error: unknown): string {
   const out: string[] = [];
-  for (let e = error as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) out.push(String(e.message));
+  for (let e = error as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
+    out.push(String(e.message));
   return out.join(' <- ');
 }
 
@@ -56,7 +59,12 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
     world = await reducedWorld();
   }, 600_000);
 
-  async function run(name: string, config: CampaignConfigInput, during?: (workflowId: string) => Promise<void>, addr = address()) {
+  async function run(
+    name: string,
+    config: CampaignConfigInput,
+    during?: (workflowId: string) => Promise<void>,
+    addr = address(),
+  ) {
     const { client, close } = await testClient(addr);
     try {
       const handle = await client.workflow.start('llamaNasCampaign', {
@@ -66,7 +74,11 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
       });
       await during?.(handle.workflowId);
       const result = (await handle.result()) as CampaignResult;
-      return { result, handle, history: process.env.LLAMA_NAS_RECORD_HISTORIES ? await handle.fetchHistory() : undefined };
+      return {
+        result,
+        handle,
+        history: process.env.LLAMA_NAS_RECORD_HISTORIES ? await handle.fetchHistory() : undefined,
+      };
     } finally {
       await close();
     }
@@ -76,7 +88,10 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
     const home = join(root, 'baseline');
     const worker = startWorkerProcess(home, address());
     try {
-      const { result, history } = await run('baseline', reducedCampaign(world, 'baseline', join(home, 'campaign')));
+      const { result, history } = await run(
+        'baseline',
+        reducedCampaign(world, 'baseline', join(home, 'campaign')),
+      );
       baseline = result;
       expect(Object.keys(result.fronts).sort()).toEqual(['arc_easy', 'winogrande']);
       for (const front of Object.values(result.fronts)) expect(front.length).toBeGreaterThan(0);
@@ -131,9 +146,16 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
     await waitForPort(port, '127.0.0.1', 120_000);
     const worker = startWorkerProcess(home, addr);
     try {
-      const config = { ...reducedCampaign(world, 'faults', join(home, 'campaign')), faultInjection: { failureRate: 0.2, seed: 1 } };
+      const config = {
+        ...reducedCampaign(world, 'faults', join(home, 'campaign')),
+        faultInjection: { failureRate: 0.2, seed: 1 },
+      };
       const { client, close } = await testClient(addr);
-      const handle = await client.workflow.start('llamaNasCampaign', { taskQueue: 'llama-nas', workflowId: 'campaign-faults', args: [config] });
+      const handle = await client.workflow.start('llamaNasCampaign', {
+        taskQueue: 'llama-nas',
+        workflowId: 'campaign-faults',
+        args: [config],
+      });
       await close();
       await waitFor('four evaluations', () => computedEvaluations(join(home, 'campaign')).length >= 4);
       await killHard(server);
@@ -155,8 +177,14 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
 
   it('refuses a bad config, naming the field, from the CLI and from a plain workflow start', async () => {
     const file = join(root, 'bad.json');
-    writeFileSync(file, JSON.stringify({ ...reducedCampaign(world, 'bad', join(root, 'bad')), linas: { population: 0 } }));
-    const cli = spawnSync(process.execPath, [BIN, 'campaign', 'start', file], { encoding: 'utf8', env: process.env });
+    writeFileSync(
+      file,
+      JSON.stringify({ ...reducedCampaign(world, 'bad', join(root, 'bad')), linas: { population: 0 } }),
+    );
+    const cli = spawnSync(process.execPath, [BIN, 'campaign', 'start', file], {
+      encoding: 'utf8',
+      env: process.env,
+    });
     expect(cli.status).toBe(2);
     expect(cli.stderr).toContain('field linas.population');
 
@@ -164,7 +192,10 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
     const worker = startWorkerProcess(home, address());
     try {
       const started = Date.now();
-      const error = await run('bad', { ...reducedCampaign(world, 'bad', join(root, 'bad')), tasks: [{ name: 'arc_easy', shots: -1 }] } as never).catch((e: unknown) => e);
+      const error = await run('bad', {
+        ...reducedCampaign(world, 'bad', join(root, 'bad')),
+        tasks: [{ name: 'arc_easy', shots: -1 }],
+      } as never).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(WorkflowFailedError);
       expect(messages(error)).toMatch(/field tasks\.0\.shots/);
       expect(Date.now() - started).toBeLessThan(60_000);
@@ -191,7 +222,9 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
       const { client, close } = await testClient(address());
       const history = await client.workflow.getHandle('campaign-corrupt').fetchHistory();
       await close();
-      const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+      const attempts = (history.events ?? [])
+        .filter((e) => e.activityTaskStartedEventAttributes)
+        .map((e) => e.activityTaskStartedEventAttributes!.attempt);
       expect(attempts).toEqual([1]);
     } finally {
       await killHard(worker);

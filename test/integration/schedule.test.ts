@@ -18,7 +18,12 @@ describe('llama-nas schedule', () => {
     // a queue no worker polls: the triggered run is started, then terminated by the test
     writeFileSync(
       file,
-      JSON.stringify({ name, baseModel: 'embedded', tasks: [{ name: 'arc_easy' }], queues: { main: `unpolled-${name}` } }),
+      JSON.stringify({
+        name,
+        baseModel: 'embedded',
+        tasks: [{ name: 'arc_easy' }],
+        queues: { main: `unpolled-${name}` },
+      }),
     );
     const id = `test-${name}`;
     const created = cli('schedule', 'create', file, '--cron', '0 2 * * *', '--id', id);

@@ -6,7 +6,8 @@ import { parse } from 'yaml';
 const FILE = join(__dirname, '../../docker-compose.yml');
 
 function composeCommand(): string[] | undefined {
-  if (spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0) return ['docker', 'compose'];
+  if (spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0)
+    return ['docker', 'compose'];
   if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return ['docker-compose'];
   return undefined;
 }
@@ -17,9 +18,14 @@ describe('docker-compose.yml', () => {
   it('is valid for docker compose (where the docker client exists)', () => {
     const compose = composeCommand();
     if (dockerClient && !compose) {
-      throw new Error('the docker client is here but neither `docker compose` nor `docker-compose` is: run npm run provision');
+      throw new Error(
+        'the docker client is here but neither `docker compose` nor `docker-compose` is: run npm run provision',
+      );
     }
-    if (!compose) return void console.warn('no docker client: docker compose config not run; the structure is still checked below');
+    if (!compose)
+      return void console.warn(
+        'no docker client: docker compose config not run; the structure is still checked below',
+      );
     const r = spawnSync(compose[0]!, [...compose.slice(1), '-f', FILE, 'config', '-q'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -27,7 +33,16 @@ describe('docker-compose.yml', () => {
 
   it('runs a PostgreSQL-backed Temporal, its UI, and evaluation and GPU training workers on named volumes', () => {
     const doc = parse(readFileSync(FILE, 'utf8'), { merge: true }) as {
-      services: Record<string, { image?: string; command?: string[]; deploy?: unknown; volumes?: string[]; environment?: Record<string, string> }>;
+      services: Record<
+        string,
+        {
+          image?: string;
+          command?: string[];
+          deploy?: unknown;
+          volumes?: string[];
+          environment?: Record<string, string>;
+        }
+      >;
       volumes: Record<string, unknown>;
     };
     const s = doc.services;

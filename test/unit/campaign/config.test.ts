@@ -17,25 +17,35 @@ describe('campaign config', () => {
   });
 
   it('names the bad field', () => {
-    expect(() => parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'mmlu', shots: -1 }] })).toThrow(
-      /field tasks\.0\.shots/,
+    expect(() =>
+      parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'mmlu', shots: -1 }] }),
+    ).toThrow(/field tasks\.0\.shots/);
+    expect(() =>
+      parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'gsm8k' }] }),
+    ).toThrow(/field tasks\.0\.name/);
+    expect(() => parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [], extra: 1 })).toThrow(
+      /field tasks/,
     );
-    expect(() => parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'gsm8k' }] })).toThrow(
-      /field tasks\.0\.name/,
-    );
-    expect(() => parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [], extra: 1 })).toThrow(/field tasks/);
     expect(() => parseCampaignConfig({ name: 'x', baseModel: '/m', tasks: [{ name: 'mmlu' }] })).toThrow(
       /field tasks\.0\.data: a data file is required/,
     );
     expect(() =>
-      parseCampaignConfig({ name: 'x', baseModel: 'embedded', tasks: [{ name: 'mmlu' }], linas: { population: 50, evaluations: 10 } }),
+      parseCampaignConfig({
+        name: 'x',
+        baseModel: 'embedded',
+        tasks: [{ name: 'mmlu' }],
+        linas: { population: 50, evaluations: 10 },
+      }),
     ).toThrow(/field linas\.evaluations/);
   });
 
   it('resolves paths against the config file and reads YAML', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     const file = join(dir, 'c.yaml');
-    writeFileSync(file, 'name: y\nbaseModel: models/base\ntasks:\n  - name: arc_easy\n    data: data/arc.jsonl\n');
+    writeFileSync(
+      file,
+      'name: y\nbaseModel: models/base\ntasks:\n  - name: arc_easy\n    data: data/arc.jsonl\n',
+    );
     const config = loadCampaignFile(file);
     expect(config.baseModel).toBe(join(dir, 'models/base'));
     expect(config.tasks[0].data).toBe(join(dir, 'data/arc.jsonl'));
@@ -65,7 +75,9 @@ describe('fault injection', () => {
     expect(injectedFailure(undefined, 'x')).toBeUndefined();
     expect(injectedFailure({ failureRate: 0.2, seed: 7 }, failed[0])?.type).toBe('DeviceFailure');
     // successive attempts of one activity are independent draws: few fail three times in a row
-    const streaks = Array.from({ length: 1000 }, (_, i) => [1, 2, 3].every((a) => injectedFailure({ failureRate: 0.2, seed: 7 }, `wf/${i}/${a}`)));
+    const streaks = Array.from({ length: 1000 }, (_, i) =>
+      [1, 2, 3].every((a) => injectedFailure({ failureRate: 0.2, seed: 7 }, `wf/${i}/${a}`)),
+    );
     expect(streaks.filter(Boolean).length).toBeLessThan(30);
   });
 });
@@ -86,7 +98,10 @@ describe('InstaTune settings of a campaign', () => {
 
   it('are checked against the trainer schema before anything runs, naming the field', () => {
     const config = instatuneConfig(prepared(example.finetune.trainer));
-    expect(config).toMatchObject({ lr: 1e-5, search_space: { layers: [24, 28, 32], intermediate: [5504, 11008] } });
+    expect(config).toMatchObject({
+      lr: 1e-5,
+      search_space: { layers: [24, 28, 32], intermediate: [5504, 11008] },
+    });
     expect(() => instatuneConfig(prepared({ dtype: 'bf16' }))).toThrow(/finetune\.trainer.*dtype/);
     expect(() => instatuneConfig(prepared({ learning_rate: 1 }))).toThrow(ConfigError);
   });

@@ -43,8 +43,18 @@ describe('search activities (LINAS steps over state files)', () => {
     expect(new Set(first.candidates.map((c) => c.key)).size).toBe(8);
 
     const results = first.candidates.map((c) => measure(c.key, c.subnet));
-    const recorded = await searchRecord({ searchDir: dir, stateFile: first.stateFile, results, objectives: ['size', 'accuracy'] });
-    const again = await searchRecord({ searchDir: dir, stateFile: first.stateFile, results, objectives: ['size', 'accuracy'] });
+    const recorded = await searchRecord({
+      searchDir: dir,
+      stateFile: first.stateFile,
+      results,
+      objectives: ['size', 'accuracy'],
+    });
+    const again = await searchRecord({
+      searchDir: dir,
+      stateFile: first.stateFile,
+      results,
+      objectives: ['size', 'accuracy'],
+    });
     expect(again).toEqual(recorded);
     expect(recorded.evaluated).toBe(8);
 

@@ -19,6 +19,7 @@ import {
 } from '../../src/eval';
 import { openCheckpoint } from '../../src/model/checkpoint';
 import { ModelFormatError } from '../../src/model/config';
+import { QUANT_MODES, type QuantMode, linearQuant, quantTag } from '../../src/model/quantize';
 import { openSubnet } from '../../src/model/runtime';
 import {
   canonicalSubnet,
@@ -46,6 +47,7 @@ interface EvalOptions {
   out?: string;
   naive: boolean;
   threads?: string;
+  quant: string;
 }
 
 function integer(value: string | undefined, flag: string, min: number): number | undefined {
@@ -121,6 +123,9 @@ async function runEval(opts: EvalOptions): Promise<void> {
     throw new UsageError('--seed goes with --fraction');
   resolveSettings(TASKS[opts.task], settings);
   const threads = integer(opts.threads, '--threads', 1);
+  if (!(QUANT_MODES as readonly string[]).includes(opts.quant))
+    throw new UsageError(`--quant ${opts.quant}: expected one of ${QUANT_MODES.join(', ')}`);
+  const quant = opts.quant as QuantMode;
   const modelDir = resolve(opts.model);
 
   // Everything the user supplied is read and checked before the model is loaded or anything scored.
@@ -136,7 +141,7 @@ async function runEval(opts: EvalOptions): Promise<void> {
   const prepared = prepareTask(task, tokenizer, settings, prepBar.update);
   prepBar.stop();
 
-  const scorer = await openSubnet(modelDir, spec, { threads });
+  const scorer = await openSubnet(modelDir, spec, { threads, quant });
   let result: TaskResult;
   const scoreBar = progress(`scoring ${opts.task}`);
   try {
@@ -152,10 +157,14 @@ async function runEval(opts: EvalOptions): Promise<void> {
     model: { dir: modelDir, name: basename(modelDir), identity: ckpt.identity },
     subnet: { ...spec, hash: subnetHash(spec) },
   });
-  if (opts.out) writeFileAtomic(opts.out, JSON.stringify(report, null, 2) + '\n');
+  const output = quant === 'none' ? report : { ...report, quant, quantKernel: quantTag(linearQuant(quant)!) };
+  if (opts.out) writeFileAtomic(opts.out, JSON.stringify(output, null, 2) + '\n');
   if (opts.perItem) writeFileAtomic(opts.perItem, perItemLines([result]));
-  if (opts.json) console.log(JSON.stringify(report));
-  else printTable(report, result);
+  if (opts.json) console.log(JSON.stringify(output));
+  else {
+    printTable(report, result);
+    if (quant !== 'none') console.log(`decoder linear weights quantized: ${quant}`);
+  }
 }
 
 /** `llama-nas eval`: one benchmark task scored as lm-evaluation-harness scores it. */
@@ -180,6 +189,11 @@ export function register(program: Command): void {
     .option('--bos', "prepend the tokenizer's BOS token (harness > 0.4.9.1 behaviour)", false)
     .option('--naive', 'score one request per model call (the reference path; slow)', false)
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)')
+    .option(
+      '--quant <mode>',
+      `weight quantization of the decoder linear layers: ${QUANT_MODES.join(', ')} (int8: the faster int8 kernel)`,
+      'none',
+    )
     .option('--json', 'print the results as one JSON object', false)
     .option('--out <file>', 'also write the results JSON to a file')
     .option('--per-item <file>', 'write per-question scores as JSON lines')

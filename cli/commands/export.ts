@@ -3,9 +3,18 @@ import type { Command } from 'commander';
 import { openCheckpoint } from '../../src/model/checkpoint';
 import { ModelFormatError } from '../../src/model/config';
 import { exportSubnet } from '../../src/model/export';
-import { QUANT_MODES, type QuantMode } from '../../src/model/quantize';
+import { QUANT_MODES, type QuantMode, linearQuant } from '../../src/model/quantize';
 import { canonicalSubnet, fullSubnet, readSubnetArg, SubnetSpecError } from '../../src/model/subnet';
 import { UsageError } from '../errors';
+
+interface ExportOptions {
+  model: string;
+  subnet?: string;
+  out: string;
+  quant: string;
+  blockSize?: string;
+  json: boolean;
+}
 
 /** `llama-nas export`: a sub-network of a checkpoint as a standalone ONNX folder. */
 export function register(program: Command): void {
@@ -17,13 +26,25 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .option(
       '--quant <mode>',
-      `decoder linear weights: ${QUANT_MODES.join(', ')} (MatMulNBits, block-wise)`,
+      `decoder linear weights: ${QUANT_MODES.join(', ')} (int8: the faster int8 kernel, see src/model/README.md)`,
       'none',
     )
+    .option('--block-size <n>', 'block size of block-wise quantization (int4 default 32, int8-nbits 128)')
     .option('--json', 'print the description (subnet.json) as JSON', false)
-    .action(async (opts: { model: string; subnet?: string; out: string; quant: string; json: boolean }) => {
+    .action(async (opts: ExportOptions) => {
       if (!(QUANT_MODES as readonly string[]).includes(opts.quant)) {
         throw new UsageError(`--quant ${opts.quant}: expected one of ${QUANT_MODES.join(', ')}`);
+      }
+      let quantOptions = {};
+      if (opts.blockSize !== undefined) {
+        if (!/^\d+$/.test(opts.blockSize))
+          throw new UsageError(`--block-size ${opts.blockSize}: expected an integer`);
+        quantOptions = { blockSize: Number(opts.blockSize) };
+        try {
+          linearQuant(opts.quant as QuantMode, quantOptions);
+        } catch (err) {
+          throw new UsageError(`--block-size: ${(err as Error).message}`);
+        }
       }
       try {
         const ckpt = await openCheckpoint(resolve(opts.model));
@@ -32,14 +53,16 @@ export function register(program: Command): void {
           const { json, source } = readSubnetArg(opts.subnet);
           spec = canonicalSubnet(json, ckpt.config, source);
         }
-        const info = await exportSubnet(ckpt, spec, resolve(opts.out), opts.quant as QuantMode);
+        const info = await exportSubnet(ckpt, spec, resolve(opts.out), opts.quant as QuantMode, quantOptions);
         if (opts.json) console.log(JSON.stringify(info));
         else {
           console.log(
             `exported ${info.subnet.layers}-layer sub-network ${info.hash} to ${resolve(opts.out)}: ` +
               `${info.measured.parameters.toLocaleString('en-US')} parameters, ` +
               `${info.measured.weightsFileBytes.toLocaleString('en-US')} bytes of weights` +
-              (info.quant === 'none' ? ' (float32)' : ` (${info.quant} decoder linear layers)`),
+              (info.quant === 'none'
+                ? ' (float32)'
+                : ` (${info.quant} decoder linear layers, ${info.quantKernel})`),
           );
         }
       } catch (err) {

@@ -5,7 +5,15 @@ import type { LlamaConfig } from './config';
 import { writeAtomically, writeAtomicallySync, writeFully } from './files';
 import { type ExternalLocation, GraphBuilder, OnnxType, decodeInitializers, decodeNodes } from './onnx';
 import { elementCount } from './safetensors';
-import { type QuantMode, type QuantScheme, QUANT_SCHEMES, quantizeBlockwise } from './quantize';
+import {
+  type LinearQuant,
+  type QuantMode,
+  type QuantOptions,
+  linearQuant,
+  quantTag,
+  quantizeBlockwise,
+  quantizePerColumn,
+} from './quantize';
 import { canonicalSubnet, canonicalSubnetJson, subnetHash } from './subnet';
 import type { SubnetSpec } from './types';
 
@@ -191,8 +199,8 @@ function linearShape(
   }[which] as [number, number];
 }
 
-/** Quantized linear weights of a sub-network (Hugging Face layout, MLP cut to its width). */
-async function* quantBlobs(ckpt: Checkpoint, spec: SubnetSpec, scheme: QuantScheme): AsyncIterable<Blob> {
+/** Quantized linear weights of a sub-network (from the Hugging Face layout, MLP cut to its width). */
+async function* quantBlobs(ckpt: Checkpoint, spec: SubnetSpec, quant: LinearQuant): AsyncIterable<Blob> {
   for (let l = 0; l < spec.layers; l++) {
     for (const which of LINEARS) {
       const full = await ckpt.read(`model.layers.${l}.${HF_LINEAR[which]}.weight`);
@@ -204,9 +212,15 @@ async function* quantBlobs(ckpt: Checkpoint, spec: SubnetSpec, scheme: QuantSche
         w = new Float32Array(n * k);
         for (let r = 0; r < n; r++) w.set(full.subarray(r * cols, r * cols + k), r * k);
       }
-      const q = quantizeBlockwise(w, n, k, scheme);
-      yield { key: `l${l}.${which}.qb`, bytes: q.packed };
-      yield { key: `l${l}.${which}.qs`, bytes: new Uint8Array(q.scales.buffer) };
+      if (quant.kernel === 'DynamicQuantizeMatMul') {
+        const q = quantizePerColumn(w, n, k, quant.scheme);
+        yield { key: `l${l}.${which}.qb`, bytes: new Uint8Array(q.codes.buffer) };
+        yield { key: `l${l}.${which}.qs`, bytes: new Uint8Array(q.scales.buffer) };
+      } else {
+        const q = quantizeBlockwise(w, n, k, quant.scheme);
+        yield { key: `l${l}.${which}.qb`, bytes: q.packed };
+        yield { key: `l${l}.${which}.qs`, bytes: new Uint8Array(q.scales.buffer) };
+      }
     }
   }
 }
@@ -231,8 +245,8 @@ function sharedLayout(config: LlamaConfig, location: string): Map<string, Extern
 export interface SubnetGraphOptions {
   /** Extra entries for the model's metadata_props. */
   metadata?: Record<string, string>;
-  /** Decoder linear layers as MatMulNBits with weights quantized by this scheme. */
-  quant?: QuantScheme;
+  /** Decoder linear layers as quantized kernels (MatMulNBits or DynamicQuantizeMatMul). */
+  quant?: LinearQuant;
 }
 
 /**
@@ -270,23 +284,19 @@ export function buildSubnetModel(
       return g.node('MatMul', [x, wt]);
     }
     const [n, k] = linearShape(config, spec, layer, which);
-    const blocks = Math.ceil(k / quant.blockSize);
     const bKey = `l${layer}.${which}.qb`;
     const sKey = `l${layer}.${which}.qs`;
-    const packed = g.external(
-      bKey,
-      OnnxType.UINT8,
-      [n, blocks, (quant.blockSize * quant.bits) / 8],
-      locate(bKey, []),
-    );
+    if (quant.kernel === 'DynamicQuantizeMatMul') {
+      // int8 [K, N] codes, one scale per output column, zero point 0; activations quantized at run time
+      const codes = g.external(bKey, OnnxType.INT8, [k, n], locate(bKey, []));
+      const scales = g.external(sKey, OnnxType.FLOAT, [n], locate(sKey, []));
+      return g.nodeN('DynamicQuantizeMatMul', [x, codes, scales], {}, 1, 'com.microsoft')[0]!;
+    }
+    const { bits, blockSize, accuracyLevel } = quant.scheme;
+    const blocks = Math.ceil(k / blockSize);
+    const packed = g.external(bKey, OnnxType.UINT8, [n, blocks, (blockSize * bits) / 8], locate(bKey, []));
     const scales = g.external(sKey, OnnxType.FLOAT, [n * blocks], locate(sKey, []));
-    const attrs = {
-      K: k,
-      N: n,
-      bits: quant.bits,
-      block_size: quant.blockSize,
-      accuracy_level: quant.accuracyLevel,
-    };
+    const attrs = { K: k, N: n, bits, block_size: blockSize, accuracy_level: accuracyLevel };
     return g.nodeN('MatMulNBits', [x, packed, scales], attrs, 1, 'com.microsoft')[0]!;
   };
 
@@ -389,7 +399,9 @@ export async function ensureCachedSubnetModel(
   spec: SubnetSpec,
   dir: string,
   quant: QuantMode = 'none',
+  quantOptions: QuantOptions = {},
 ): Promise<string> {
+  const lq = linearQuant(quant, quantOptions);
   const canonical = canonicalSubnet(spec, ckpt.config);
   mkdirSync(dir, { recursive: true });
   const shared = join(dir, SHARED_WEIGHTS_FILE);
@@ -411,22 +423,21 @@ export async function ensureCachedSubnetModel(
     }
   }
   const hash = subnetHash(canonical);
-  const modelFile = join(dir, quant === 'none' ? `${hash}.onnx` : `${hash}-${quant}.onnx`);
+  const modelFile = join(dir, lq ? `${hash}-${quantTag(lq)}.onnx` : `${hash}.onnx`);
   if (existsSync(modelFile)) return modelFile;
   const prefix = (key: string, dims: number[]) => ({ ...layout.get(key)!, length: elementCount(dims) * 4 });
-  if (quant === 'none') {
+  if (!lq) {
     writeFileAtomic(modelFile, buildSubnetModel(ckpt.config, canonical, prefix));
     return modelFile;
   }
-  const scheme = QUANT_SCHEMES[quant];
-  const quantFile = `${hash}-${quant}.weights`;
-  const quantWhere = await writeBlobs(quantBlobs(ckpt, canonical, scheme), join(dir, quantFile), quantFile);
+  const quantFile = `${hash}-${quantTag(lq)}.weights`;
+  const quantWhere = await writeBlobs(quantBlobs(ckpt, canonical, lq), join(dir, quantFile), quantFile);
   const bytes = buildSubnetModel(
     ckpt.config,
     canonical,
     (key, dims) => quantWhere.get(key) ?? prefix(key, dims),
     {
-      quant: scheme,
+      quant: lq,
     },
   );
   writeFileAtomic(modelFile, bytes);
@@ -442,6 +453,8 @@ export interface ExportInfo {
   subnet: SubnetSpec;
   hash: string;
   quant: QuantMode;
+  /** The kernel and parameters of a quantized export (e.g. dq8c63, nb4b32a4). */
+  quantKernel?: string;
   files: { model: string; weights: string };
   inputs: string[];
   outputs: string[];
@@ -450,7 +463,8 @@ export interface ExportInfo {
 
 /**
  * Measures an exported model from its files: parameters (float initializers stored externally,
- * plus N x K of every quantized MatMulNBits) and the bytes of external weight data it references.
+ * plus N x K of every quantized MatMulNBits and the int8 codes of DynamicQuantizeMatMul) and the bytes
+ * of external weight data it references (codes and scales of quantized layers included).
  */
 export function measureExport(
   dir: string,
@@ -459,9 +473,13 @@ export function measureExport(
   const bytes = readFileSync(join(dir, modelFile));
   const inits = decodeInitializers(bytes).filter((t) => t.external);
   const floatParams = inits.filter((t) => t.dataType === OnnxType.FLOAT && !t.name.endsWith('.qs'));
-  const quantParams = decodeNodes(bytes)
+  const nbitsParams = decodeNodes(bytes)
     .filter((n) => n.opType === 'MatMulNBits')
     .reduce((s, n) => s + n.attributes.get('N')! * n.attributes.get('K')!, 0);
+  const int8Params = inits
+    .filter((t) => t.dataType === OnnxType.INT8)
+    .reduce((s, t) => s + elementCount(t.dims), 0);
+  const quantParams = nbitsParams + int8Params;
   return {
     parameters: floatParams.reduce((s, t) => s + elementCount(t.dims), 0) + quantParams,
     bytes: inits.reduce((s, t) => s + t.external!.length, 0),
@@ -478,10 +496,11 @@ export async function exportSubnet(
   spec: SubnetSpec,
   outDir: string,
   quant: QuantMode = 'none',
+  quantOptions: QuantOptions = {},
 ): Promise<ExportInfo> {
   const canonical = canonicalSubnet(spec, ckpt.config);
+  const scheme = linearQuant(quant, quantOptions);
   mkdirSync(outDir, { recursive: true });
-  const scheme = quant === 'none' ? undefined : QUANT_SCHEMES[quant];
   const blobs = scheme
     ? concatBlobs(
         floatBlobs(ckpt, nonLinearWeights(ckpt.config, canonical)),
@@ -490,7 +509,7 @@ export async function exportSubnet(
     : floatBlobs(ckpt, subnetWeights(ckpt.config, canonical));
   const where = await writeBlobs(blobs, join(outDir, EXPORT_WEIGHTS_FILE), EXPORT_WEIGHTS_FILE);
   const bytes = buildSubnetModel(ckpt.config, canonical, (key) => where.get(key)!, {
-    metadata: { base_identity: ckpt.identity, quant },
+    metadata: { base_identity: ckpt.identity, quant, ...(scheme ? { quant_kernel: quantTag(scheme) } : {}) },
     ...(scheme ? { quant: scheme } : {}),
   });
   writeFileAtomic(join(outDir, EXPORT_MODEL_FILE), bytes);
@@ -500,6 +519,7 @@ export async function exportSubnet(
     subnet: canonical,
     hash: subnetHash(canonical),
     quant,
+    ...(scheme ? { quantKernel: quantTag(scheme) } : {}),
     files: { model: EXPORT_MODEL_FILE, weights: EXPORT_WEIGHTS_FILE },
     inputs: ['input_ids', 'position_ids', 'attention_bias', 'target_ids'],
     outputs: ['target_logprobs', 'logits'],

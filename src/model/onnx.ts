@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import * as protobuf from 'protobufjs';
 
 /** ONNX TensorProto.DataType values used here. */
-export const OnnxType = { FLOAT: 1, UINT8: 2, INT64: 7 } as const;
+export const OnnxType = { FLOAT: 1, UINT8: 2, INT8: 3, INT64: 7 } as const;
 
 let root: protobuf.Root | undefined;
 function protoRoot(): protobuf.Root {

@@ -1,23 +1,63 @@
 /**
- * Block-wise symmetric weight quantization in the layout of ONNX Runtime's
- * com.microsoft.MatMulNBits: a weight W [N, K] (Hugging Face [out, in]) is cut along K into
- * blocks of `blockSize`; each block gets one float scale (absmax / (2^(bits-1) - 1)) and codes
- * q = round(w / scale) + 2^(bits-1), stored low bits first, so w ~ (q - 2^(bits-1)) * scale.
+ * Weight quantization of the decoder layers' linear weights, in the layouts of two ONNX Runtime
+ * CPU kernels:
+ *
+ * - com.microsoft.MatMulNBits (block-wise): a weight W [N, K] (Hugging Face [out, in]) is cut
+ *   along K into blocks of `blockSize`; each block gets one float scale (absmax / (2^(bits-1) - 1))
+ *   and codes q = round(w / scale) + 2^(bits-1), stored low bits first, so w ~ (q - 2^(bits-1)) * scale.
+ * - com.microsoft.DynamicQuantizeMatMul (per column): int8 codes in MatMul's [K, N] layout, one
+ *   float scale per output column (absmax / qmax), zero point 0; the activations are quantized to
+ *   uint8 at run time.
  */
-export type QuantMode = 'none' | 'int8' | 'int4';
-export const QUANT_MODES: readonly QuantMode[] = ['none', 'int8', 'int4'];
+export type QuantMode = 'none' | 'int8' | 'int4' | 'int8-dq' | 'int8-nbits';
+export const QUANT_MODES: readonly QuantMode[] = ['none', 'int8', 'int4', 'int8-dq', 'int8-nbits'];
 
+/** MatMulNBits parameters. */
 export interface QuantScheme {
   bits: 4 | 8;
   blockSize: number;
-  /** MatMulNBits accuracy_level: 4 computes with int8 activations (the VNNI path on x86). */
+  /** MatMulNBits accuracy_level: 4 computes with int8 activations (the VNNI/AVX2 int8 path on x86). */
   accuracyLevel: number;
 }
 
-export const QUANT_SCHEMES: Record<Exclude<QuantMode, 'none'>, QuantScheme> = {
-  int8: { bits: 8, blockSize: 128, accuracyLevel: 4 },
-  int4: { bits: 4, blockSize: 32, accuracyLevel: 4 },
+/** DynamicQuantizeMatMul parameters. */
+export interface PerColumnScheme {
+  /**
+   * Largest code magnitude. 127 is the full int8 range; 63 ("reduce range") keeps a pair of
+   * uint8 x int8 products within int16, which the AVX2 kernel (vpmaddubsw, no VNNI) saturates.
+   */
+  qmax: number;
+}
+
+/** How the linear layers of a quantized sub-network are stored and computed. */
+export type LinearQuant =
+  | { kernel: 'MatMulNBits'; scheme: QuantScheme }
+  | { kernel: 'DynamicQuantizeMatMul'; scheme: PerColumnScheme };
+
+/** Block sizes MatMulNBits accepts (a power of two, at least 16). */
+export const BLOCK_SIZES: readonly number[] = [16, 32, 64, 128, 256];
+
+export const INT4_DEFAULT_BLOCK = 32;
+export const INT8_NBITS_DEFAULT_BLOCK = 128;
+export const DQ_SCHEME: PerColumnScheme = { qmax: 63 };
+
+/**
+ * The kernel plain `int8` means. Measured by `npx llama-nas bench quant` (see src/model/README.md):
+ * on this machine's AVX2 CPU DynamicQuantizeMatMul is faster than 8-bit MatMulNBits at the same
+ * logit error.
+ */
+export const INT8_DEFAULT: 'int8-dq' | 'int8-nbits' = 'int8-dq';
+
+/** MatMulNBits schemes of the block-wise modes at their default block sizes. */
+export const QUANT_SCHEMES: Record<'int8-nbits' | 'int4', QuantScheme> = {
+  'int8-nbits': { bits: 8, blockSize: INT8_NBITS_DEFAULT_BLOCK, accuracyLevel: 4 },
+  int4: { bits: 4, blockSize: INT4_DEFAULT_BLOCK, accuracyLevel: 4 },
 };
+
+export interface QuantOptions {
+  /** Block size of the block-wise (MatMulNBits) modes; default 32 for int4, 128 for int8-nbits. */
+  blockSize?: number;
+}
 
 export function parseQuantMode(value: string | undefined): QuantMode {
   if (value === undefined) return 'none';
@@ -25,6 +65,44 @@ export function parseQuantMode(value: string | undefined): QuantMode {
     throw new Error(`quantization "${value}" is not one of ${QUANT_MODES.join(', ')}`);
   }
   return value as QuantMode;
+}
+
+/** The storage and kernel of a quantization mode; undefined for 'none'. */
+export function linearQuant(mode: QuantMode, opts: QuantOptions = {}): LinearQuant | undefined {
+  if (mode === 'none') return undefined;
+  const resolved = mode === 'int8' ? INT8_DEFAULT : mode;
+  if (resolved === 'int8-dq') {
+    if (opts.blockSize !== undefined)
+      throw new Error(
+        `a block size applies to block-wise modes (int4, int8-nbits), not ${mode} (per column)`,
+      );
+    return { kernel: 'DynamicQuantizeMatMul', scheme: DQ_SCHEME };
+  }
+  const blockSize = opts.blockSize ?? QUANT_SCHEMES[resolved].blockSize;
+  if (!BLOCK_SIZES.includes(blockSize))
+    throw new Error(`block size ${blockSize} is not one of ${BLOCK_SIZES.join(', ')}`);
+  return { kernel: 'MatMulNBits', scheme: { ...QUANT_SCHEMES[resolved], blockSize } };
+}
+
+/** A short name of a kernel and its parameters, for file names and metadata. */
+export function quantTag(q: LinearQuant): string {
+  if (q.kernel === 'DynamicQuantizeMatMul') return `dq8c${q.scheme.qmax}`;
+  return `nb${q.scheme.bits}b${q.scheme.blockSize}a${q.scheme.accuracyLevel}`;
+}
+
+/**
+ * Bytes a quantized [n, k] linear weight occupies: the codes (block-padded for MatMulNBits) and
+ * the float32 scales the kernel stores (one per block of each row for MatMulNBits, one per column
+ * for DynamicQuantizeMatMul).
+ */
+export function quantizedLinearBytes(
+  q: LinearQuant,
+  n: number,
+  k: number,
+): { codes: number; scales: number } {
+  if (q.kernel === 'DynamicQuantizeMatMul') return { codes: n * k, scales: 4 * n };
+  const blocks = Math.ceil(k / q.scheme.blockSize);
+  return { codes: (n * blocks * q.scheme.blockSize * q.scheme.bits) / 8, scales: 4 * n * blocks };
 }
 
 export interface QuantizedMatrix {
@@ -89,5 +167,45 @@ export function dequantize(q: QuantizedMatrix, scheme: QuantScheme): Float32Arra
       out[row * q.k + col] = (code - zero) * q.scales[row * q.blocks + b]!;
     }
   }
+  return out;
+}
+
+export interface PerColumnMatrix {
+  n: number;
+  k: number;
+  /** [k, n] int8 codes (MatMul's layout: column j is output channel j). */
+  codes: Int8Array;
+  /** [n] */
+  scales: Float32Array;
+}
+
+/** Symmetric per-output-channel int8 quantization of W [n, k] (Hugging Face [out, in]), transposed to [k, n]. */
+export function quantizePerColumn(
+  w: Float32Array,
+  n: number,
+  k: number,
+  scheme: PerColumnScheme,
+): PerColumnMatrix {
+  if (w.length !== n * k) throw new Error(`quantizePerColumn: ${w.length} values for [${n}, ${k}]`);
+  const codes = new Int8Array(k * n);
+  const scales = new Float32Array(n);
+  for (let j = 0; j < n; j++) {
+    let absmax = 0;
+    for (let i = 0; i < k; i++) absmax = Math.max(absmax, Math.abs(w[j * k + i]!));
+    const scale = Math.fround(absmax / scheme.qmax);
+    scales[j] = scale;
+    if (scale === 0) continue;
+    for (let i = 0; i < k; i++) {
+      codes[i * n + j] = Math.min(scheme.qmax, Math.max(-scheme.qmax, Math.round(w[j * k + i]! / scale)));
+    }
+  }
+  return { n, k, codes, scales };
+}
+
+/** The float weights [n, k] (Hugging Face layout) a per-column matrix stands for. */
+export function dequantizePerColumn(q: PerColumnMatrix): Float32Array {
+  const out = new Float32Array(q.n * q.k);
+  for (let j = 0; j < q.n; j++)
+    for (let i = 0; i < q.k; i++) out[j * q.k + i] = q.codes[i * q.n + j]! * q.scales[j]!;
   return out;
 }

@@ -16,9 +16,13 @@ export interface OpenSubnetOptions {
   cacheDir?: string;
   /**
    * Weight quantization of the decoder layers' linear weights: 'none' (float32, the default),
-   * 'int8' or 'int4' (block-wise, com.microsoft.MatMulNBits); embedding, norms and lm_head stay float32.
+   * 'int8' (the faster int8 kernel on this machine, see quantize.ts INT8_DEFAULT), 'int8-dq'
+   * (DynamicQuantizeMatMul, per-column scales), 'int8-nbits' or 'int4' (block-wise MatMulNBits);
+   * embedding, norms and lm_head stay float32.
    */
   quant?: string;
+  /** Block size of the block-wise modes (int4: default 32, int8-nbits: default 128). */
+  quantBlockSize?: number;
   /** Upper bound on batch size x padded length per session run (default 4096). */
   maxBatchTokens?: number;
 }
@@ -37,6 +41,8 @@ export interface SubnetSession extends SequenceScorer {
   readonly quant: QuantMode;
   readonly modelPath: string;
   readonly config: LlamaConfig;
+  /** Intra-op threads of the session (stated with every speed figure). */
+  readonly threads: number;
   /** Logits [length x vocab] of plain causal sequences (positions 0..n-1). */
   logits(sequences: number[][]): Promise<Float32Array[]>;
 }
@@ -155,8 +161,10 @@ export async function openSubnet(
     canonical,
     join(cacheRoot, `${ckpt.identity}-g${GRAPH_VERSION}`),
     quant,
+    opts.quantBlockSize !== undefined ? { blockSize: opts.quantBlockSize } : {},
   );
-  const session = await InferenceSession.create(modelPath, sessionOptions(opts.threads));
+  const threads = opts.threads ?? availableParallelism();
+  const session = await InferenceSession.create(modelPath, sessionOptions(threads));
   const config = ckpt.config;
   const maxLength = config.maxPositionEmbeddings;
   const maxBatchTokens = opts.maxBatchTokens ?? 4096;
@@ -188,6 +196,7 @@ export async function openSubnet(
     quant,
     modelPath,
     config,
+    threads,
     maxLength,
     scorePacked: (rows) =>
       runBatches(rows, 'target_logprobs', (data, r, length, row) => {

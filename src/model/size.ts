@@ -1,11 +1,12 @@
 import type { LlamaConfig } from './config';
+import { type QuantMode, type QuantOptions, linearQuant, quantTag, quantizedLinearBytes } from './quantize';
 import { canonicalSubnet, fullSubnet } from './subnet';
 import type { SubnetSpec } from './types';
 
 /** Storage types sizes are reported for. */
 export type SizeDtype = 'f32' | 'f16' | 'bf16' | 'int8' | 'int4';
 export const SIZE_DTYPES: readonly SizeDtype[] = ['f32', 'f16', 'bf16', 'int8', 'int4'];
-/** Bytes per parameter; quantization scales are not counted (as in the paper's figures). */
+/** Bytes per parameter; quantization scales are not counted here (quantizedModelSize counts them). */
 export const BYTES_PER_PARAMETER: Record<SizeDtype, number> = { f32: 4, f16: 2, bf16: 2, int8: 1, int4: 0.5 };
 
 type PresetConfig = Omit<LlamaConfig, 'bosTokenId' | 'eosTokenId' | 'torchDtype'>;
@@ -144,4 +145,73 @@ export function modelSize(
   const p = countParameters(config, spec);
   const bytes = p.other * BYTES_PER_PARAMETER[dtype] + p.decoderLinear * BYTES_PER_PARAMETER[linearDtype];
   return { parameters: p.total, bytes, gib: toGib(bytes) };
+}
+
+export interface QuantizedModelSize extends ModelSize {
+  quant: QuantMode;
+  /** The kernel and its parameters (e.g. dq8c63, nb4b32a4); absent for 'none'. */
+  kernel?: string;
+  /** Bytes of the decoder layers' linear weights: codes plus scales when quantized. */
+  linearBytes: number;
+  /** Of linearBytes, the float32 scales the kernel stores (per column or per block). */
+  scaleBytes: number;
+  /** Embedding, norms and lm_head, stored in `dtype`. */
+  otherBytes: number;
+}
+
+/**
+ * Size of a sub-network after weight quantization, by the paper's rule: the decoder layers'
+ * linear weights at their quantized size (1 byte per parameter for int8, half a byte for int4)
+ * plus the float32 scales the kernel stores for them, everything else (embedding, norms,
+ * lm_head) in `dtype` (2 bytes for f16/bf16). With quant 'none' everything is in `dtype`.
+ */
+export function quantizedModelSize(
+  config: SizeConfig,
+  spec: SubnetSpec | undefined,
+  dtype: SizeDtype,
+  quant: QuantMode,
+  opts: QuantOptions = {},
+): QuantizedModelSize {
+  const s = spec ? canonicalSubnet(spec, config) : fullSubnet(config);
+  const p = countParameters(config, s);
+  const otherBytes = p.other * BYTES_PER_PARAMETER[dtype];
+  const lq = linearQuant(quant, opts);
+  if (!lq) {
+    const linearBytes = p.decoderLinear * BYTES_PER_PARAMETER[dtype];
+    const bytes = otherBytes + linearBytes;
+    return { parameters: p.total, bytes, gib: toGib(bytes), quant, linearBytes, scaleBytes: 0, otherBytes };
+  }
+  const h = config.hiddenSize;
+  const qDim = config.numHeads * config.headDim;
+  const kvDim = config.numKvHeads * config.headDim;
+  let codeBytes = 0;
+  let scaleBytes = 0;
+  for (const width of s.intermediate) {
+    const shapes: [number, number][] = [
+      [qDim, h],
+      [kvDim, h],
+      [kvDim, h],
+      [h, qDim],
+      [width, h],
+      [width, h],
+      [h, width],
+    ];
+    for (const [n, k] of shapes) {
+      const b = quantizedLinearBytes(lq, n, k);
+      codeBytes += b.codes;
+      scaleBytes += b.scales;
+    }
+  }
+  const linearBytes = codeBytes + scaleBytes;
+  const bytes = otherBytes + linearBytes;
+  return {
+    parameters: p.total,
+    bytes,
+    gib: toGib(bytes),
+    quant,
+    kernel: quantTag(lq),
+    linearBytes,
+    scaleBytes,
+    otherBytes,
+  };
 }

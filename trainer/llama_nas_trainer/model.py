@@ -283,9 +283,9 @@ class LlamaForCausalLM(nn.Module):
     ) -> torch.Tensor:
         """Mean causal-LM cross-entropy: position i predicts labels[i + 1]; label -100 is ignored."""
         logits = self.forward(input_ids, layers, intermediate)
-        shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
-        shift_labels = labels[:, 1:].reshape(-1)
-        return F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
+        # Shift the labels rather than the logits: no copy of the [B, T, vocab] tensor.
+        targets = F.pad(labels[:, 1:], (0, 1), value=-100)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
 
 
 def parameter_count(cfg: LlamaConfig, layers: Optional[int] = None, intermediate: Optional[List[int]] = None) -> int:

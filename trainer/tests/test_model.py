@@ -176,3 +176,16 @@ def test_random_init_and_reference_cli(tmp_path):
     m = load_model(str(out))
     want = m(torch.tensor([[1, 2, 3]]), 1, [12])[0]
     assert torch.allclose(torch.tensor(logits[0]), want, atol=1e-6)
+
+
+def test_loss_is_shifted_cross_entropy_ignoring_masked_labels():
+    m = make_model(seed=8)
+    ids = torch.tensor([[1, 5, 9, 2, 7], [3, 3, 4, 0, 0]])
+    labels = ids.clone()
+    labels[1, 3:] = -100
+    labels[0, 1] = -100
+    logits = m(ids)
+    logp = torch.log_softmax(logits.double(), -1)
+    terms = [-logp[b, i, labels[b, i + 1]] for b in range(2) for i in range(4) if labels[b, i + 1] != -100]
+    want = torch.stack(terms).mean()
+    assert torch.allclose(m.loss(ids, labels).double(), want, atol=1e-6)

@@ -17,6 +17,7 @@ import type {
   PreparedTask,
   SearchProgress,
 } from '../activities/types';
+import { slidingWindow } from './window';
 
 export interface SearchInput {
   campaign: PreparedCampaign;
@@ -65,33 +66,6 @@ function queues(input: SearchInput) {
     },
   });
   return { light, evaluate };
-}
-
-/** Runs `work` over `items` with at most `limit` in flight, results in input order. */
-async function slidingWindow<T, R>(
-  items: T[],
-  limit: number,
-  work: (item: T) => Promise<R>,
-  gate: () => Promise<void>,
-  onFlight: (n: number) => void,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let inFlight = 0;
-  async function lane(): Promise<void> {
-    while (next < items.length) {
-      await gate();
-      const i = next++;
-      onFlight(++inFlight);
-      try {
-        results[i] = await work(items[i]);
-      } finally {
-        onFlight(--inFlight);
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
 }
 
 /**

@@ -101,6 +101,8 @@ export type CampaignConfig = z.output<typeof campaignConfigSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  /** The command line's exit code: the user's to fix. */
+  readonly exitCode = 2;
 }
 
 /** Parses a campaign config, or throws a ConfigError naming every bad field. */

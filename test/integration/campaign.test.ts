@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { CampaignConfigInput } from '../../config/campaign';
 import { startDevServer, waitForPort } from '../../src/devserver';
 import { requireTemporalCli } from '../../src/toolchain';
@@ -44,6 +43,20 @@ function messages(error: unknown): string {
   return out.join(' <- ');
 }
 
+/** Writes a workflow history as the Temporal CLI prints it (what the replay test reads). */
+function recordHistory(address: string, workflowId: string, runId: string | undefined, file: string): void {
+  const args = ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', address];
+  if (runId) args.push('--run-id', runId);
+  const r = spawnSync(requireTemporalCli(), args, { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  if (r.status !== 0) throw new Error(`temporal workflow show ${workflowId}: ${r.stderr}`);
+  const dir = join(__dirname, '../fixtures/histories');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, file), r.stdout);
+  const index = join(dir, 'index.json');
+  const ids = existsSync(index) ? (JSON.parse(readFileSync(index, 'utf8')) as Record<string, string>) : {};
+  writeFileSync(index, `${JSON.stringify({ ...ids, [file]: workflowId }, null, 2)}\n`);
+}
+
 function expectNoRepeatedEvaluation(campaignDir: string): void {
   const computed = computedEvaluations(campaignDir).map((c) => `${c.task}/${c.quant}/${c.key}`);
   expect(computed.length).toBeGreaterThan(0);
@@ -74,11 +87,15 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
       });
       await during?.(handle.workflowId);
       const result = (await handle.result()) as CampaignResult;
-      return {
-        result,
-        handle,
-        history: process.env.LLAMA_NAS_RECORD_HISTORIES ? await handle.fetchHistory() : undefined,
-      };
+      if (process.env.LLAMA_NAS_RECORD_HISTORIES) {
+        // the campaign, and every run (one per LINAS loop) of one task's search
+        const search = `${handle.workflowId}/search/arc_easy`;
+        const runs: string[] = [];
+        for await (const r of client.workflow.list({ query: `WorkflowId = '${search}'` })) runs.push(r.runId);
+        recordHistory(addr, handle.workflowId, undefined, 'campaign.json');
+        runs.reverse().forEach((runId, i) => recordHistory(addr, search, runId, `search-run-${i + 1}.json`));
+      }
+      return { result, handle };
     } finally {
       await close();
     }
@@ -88,10 +105,7 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
     const home = join(root, 'baseline');
     const worker = startWorkerProcess(home, address());
     try {
-      const { result, history } = await run(
-        'baseline',
-        reducedCampaign(world, 'baseline', join(home, 'campaign')),
-      );
+      const { result } = await run('baseline', reducedCampaign(world, 'baseline', join(home, 'campaign')));
       baseline = result;
       expect(Object.keys(result.fronts).sort()).toEqual(['arc_easy', 'winogrande']);
       for (const front of Object.values(result.fronts)) expect(front.length).toBeGreaterThan(0);
@@ -104,10 +118,6 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
       expect(existsSync(join(result.reportDir, 'report.html'))).toBe(true);
       expect(JSON.parse(readFileSync(result.resultsFile, 'utf8')).records.length).toBeGreaterThanOrEqual(24);
       expectNoRepeatedEvaluation(result.campaignDir);
-      if (history) {
-        mkdirSync(join(__dirname, '../fixtures/histories'), { recursive: true });
-        writeFileSync(join(__dirname, '../fixtures/histories/campaign.json'), historyToJSON(history));
-      }
     } finally {
       await killHard(worker);
     }
@@ -218,7 +228,7 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
       expect(error).toBeInstanceOf(WorkflowFailedError);
       const message = messages(error);
       expect(message).toContain(bad);
-      expect(message).toMatch(/line 3/);
+      expect(message).toContain(`${bad}:3`);
       const { client, close } = await testClient(address());
       const history = await client.workflow.getHandle('campaign-corrupt').fetchHistory();
       await close();

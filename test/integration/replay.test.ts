@@ -11,7 +11,9 @@ const DIR = join(__dirname, '../fixtures/histories');
  * Re-record with LLAMA_NAS_RECORD_HISTORIES=1 npx jest --selectProjects integration -t uninterrupted.
  */
 describe('replay of recorded workflow histories', () => {
-  const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
+  // file -> the workflow id it was recorded under (child workflow ids derive from it)
+  const ids = JSON.parse(readFileSync(join(DIR, 'index.json'), 'utf8')) as Record<string, string>;
+  const files = readdirSync(DIR).filter((f) => f.endsWith('.json') && f !== 'index.json');
 
   it('has recorded histories to replay', () => {
     expect(files.length).toBeGreaterThan(0);
@@ -19,6 +21,7 @@ describe('replay of recorded workflow histories', () => {
 
   it.each(files)('%s replays against the current workflow code', async (file) => {
     const history = historyFromJSON(JSON.parse(readFileSync(join(DIR, file), 'utf8')));
-    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, file);
+    expect(ids[file]).toBeDefined();
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, ids[file]);
   });
 });

@@ -410,7 +410,7 @@ def _run_locked(cfg: TrainConfig, out: str, resume: bool, emit: Callable[[Dict[s
     if resume and existing:
         resumed_from = existing[-1][1]
         try:
-            ck = torch.load(resumed_from, map_location=device)
+            ck = torch.load(resumed_from, map_location="cpu")  # RNG states must stay CPU tensors
         except Exception as e:  # a damaged file: checkpoints are written atomically, so this is rare
             raise TrainerError("bad_data", f"{resumed_from}: cannot read the checkpoint ({e})") from None
         if ck.get("fingerprint") != fingerprint:

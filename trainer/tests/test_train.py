@@ -205,3 +205,19 @@ def test_bad_config_names_the_field(world, tmp_path):
     p = trainer_cli(write_config(str(tmp_path / "c.json"), **raw), tmp_path / "out")
     out, _ = p.communicate(timeout=120)
     assert p.returncode == EXIT_CODES["bad_config"] and "search_space.layers: 9" in events(out)[-1]["message"]
+
+
+def test_bf16_autocast_grad_accum_and_elastic_pretraining(world, tmp_path):
+    """bfloat16 autocast on the CPU, gradient accumulation, logging every 2 steps, a search space in pretrain."""
+    raw = {"mode": "pretrain", "architecture": architecture(world["vocab"]), "tokenizer": world["tokenizer"],
+           "data": world["corpus"], "lr": 3e-3, "batch_size": 4, "grad_accum": 2, "seq_len": 16, "max_steps": 4,
+           "log_every": 2, "dtype": "bfloat16", "save_dtype": "bfloat16",
+           "search_space": {"layers": [2, 4], "intermediate": [32, 64]}}
+    seen = []
+    result = run_training(parse_config(raw), str(tmp_path / "out"), False, emit=seen.append)
+    steps = [e for e in seen if e["type"] == "step"]
+    assert [e["step"] for e in steps] == [2, 4] and result["steps"] == 4
+    assert steps[0]["subnet"] is not None  # step 2 (index 1) trained a sub-network
+    cfg = json.load(open(tmp_path / "out" / "config.json"))
+    assert cfg["torch_dtype"] == "bfloat16"
+    assert next(load_model(str(tmp_path / "out")).parameters()).dtype == torch.bfloat16

@@ -4,6 +4,7 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { CampaignConfig } from '../config/campaign';
 import type { CampaignStatus } from '../workflows/campaign';
 import type { SearchStatus } from '../workflows/search';
@@ -39,9 +40,17 @@ export async function startCampaign(
   return { handle, resumed };
 }
 
+/** An activity the campaign is running now, with its last heartbeat (e.g. pre-training progress). */
+export interface RunningActivity {
+  type: string;
+  attempt: number;
+  heartbeat?: unknown;
+}
+
 export interface CampaignReport {
   workflowId: string;
   status: string;
+  activities: RunningActivity[];
   stage?: CampaignStatus['stage'];
   campaignDir?: string;
   searches: SearchStatus[];
@@ -51,7 +60,18 @@ export interface CampaignReport {
 export async function campaignStatus(client: Client, workflowId: string): Promise<CampaignReport> {
   const handle = client.workflow.getHandle(workflowId);
   const description = await handle.describe();
-  const report: CampaignReport = { workflowId, status: description.status.name, searches: [] };
+  const report: CampaignReport = {
+    workflowId,
+    status: description.status.name,
+    searches: [],
+    activities: (description.raw.pendingActivities ?? []).map((a) => ({
+      type: a.activityType?.name ?? '?',
+      attempt: a.attempt ?? 1,
+      heartbeat: a.heartbeatDetails?.payloads?.length
+        ? defaultPayloadConverter.fromPayload(a.heartbeatDetails.payloads[0]!)
+        : undefined,
+    })),
+  };
   if (description.status.name === 'COMPLETED') {
     report.result = await handle.result();
     report.stage = 'done';

@@ -5,18 +5,34 @@ import { isPortOpen, startDevServer, waitForPort } from '../../src/devserver';
 import { requireTemporalCli, stateDir } from '../../src/toolchain';
 import { connectClient } from '../../workers/connection';
 import { createWorkers } from '../../workers/run';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { CampaignResult } from '../../workflows/campaign';
 import { campaignStatus, startCampaign, type CampaignReport } from '../campaign-client';
 import { formatSummary, summarise } from '../summary';
 
+function heartbeatText(h: unknown): string {
+  if (!h || typeof h !== 'object') return '';
+  const o = h as { message?: string; step?: number; totalSteps?: number; done?: number; total?: number };
+  if (o.message) return o.message;
+  if (o.step !== undefined) return `step ${o.step}${o.totalSteps ? `/${o.totalSteps}` : ''}`;
+  if (o.done !== undefined) return `${o.done}/${o.total}`;
+  return '';
+}
+
 function progressLine(report: CampaignReport): string {
+  const running = report.activities
+    .map((a) =>
+      `${a.type}${a.attempt > 1 ? ` (attempt ${a.attempt})` : ''} ${heartbeatText(a.heartbeat)}`.trim(),
+    )
+    .join(', ');
   const searches = report.searches
     .map((s) => {
       const best = s.front.length ? Math.max(...s.front.map((p) => p.objectives.accuracy ?? 0)) : undefined;
       return `${s.task} ${s.evaluated}/${s.budget}${best !== undefined ? ` best ${(100 * best).toFixed(1)}%` : ''}`;
     })
     .join(' | ');
-  return `[${new Date().toISOString().slice(11, 19)}] stage ${report.stage ?? report.status}${searches ? `: ${searches}` : ''}`;
+  const detail = searches || running;
+  return `[${new Date().toISOString().slice(11, 19)}] stage ${report.stage ?? report.status}${detail ? `: ${detail}` : ''}`;
 }
 
 export function register(program: Command): void {
@@ -40,6 +56,7 @@ export function register(program: Command): void {
         console.log(`using the Temporal server on ${address}`);
       }
       process.env.TEMPORAL_ADDRESS = address;
+      Runtime.install({ logger: new DefaultLogger('ERROR') });
       const workers = await createWorkers({ roles: ['main', 'train', 'eval'], concurrency: { eval: 2 } });
       const running = workers.map((w) => w.run());
       const client = await connectClient();

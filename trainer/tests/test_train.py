@@ -113,7 +113,8 @@ def test_resume_after_in_process_stop_equals_uninterrupted(world, tmp_path):
 
 def test_kill_and_resume_gives_the_same_weights(world, tmp_path):
     """SIGKILL the trainer process right after its first checkpoint; --resume finishes with the same weights."""
-    config = write_config(str(tmp_path / "tune.json"), **instatune_raw(world, epochs=2, checkpoint_every=2))
+    # long enough that the kill lands mid-run even when this process is scheduled late
+    config = write_config(str(tmp_path / "tune.json"), **instatune_raw(world, epochs=6, checkpoint_every=2))
     straight = trainer_cli(config, tmp_path / "straight")
     out, err = straight.communicate(timeout=300)
     assert straight.returncode == 0, err
@@ -146,7 +147,7 @@ def test_kill_and_resume_gives_the_same_weights(world, tmp_path):
 
 
 def test_sigterm_checkpoints_and_exits_resumable(world, tmp_path):
-    config = write_config(str(tmp_path / "tune.json"), **instatune_raw(world, epochs=2, checkpoint_every=100))
+    config = write_config(str(tmp_path / "tune.json"), **instatune_raw(world, epochs=10, checkpoint_every=100))
     p = trainer_cli(config, tmp_path / "out")
     for line in p.stdout:
         if json.loads(line)["type"] == "step":

@@ -36,6 +36,8 @@ export async function startCampaign(
     taskQueue,
     args: [config],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    // a worker busy with heavy activities may take more than the default 10 s to answer
+    workflowTaskTimeout: '1 minute',
   });
   return { handle, resumed };
 }
@@ -121,6 +123,7 @@ export async function createCampaignSchedule(
       workflowId: campaignWorkflowId(config),
       taskQueue: config.queues.main,
       args: [config],
+      workflowTaskTimeout: '1 minute',
     },
   });
   return scheduleId;

@@ -138,6 +138,7 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
         taskQueue: cfg.queues.main,
         args: [{ campaign, task, modelDir: superNetwork }],
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        workflowTaskTimeout: '1 minute',
       }),
     ),
   );

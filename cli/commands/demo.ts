@@ -56,7 +56,11 @@ export function register(program: Command): void {
         console.log(`using the Temporal server on ${address}`);
       }
       process.env.TEMPORAL_ADDRESS = address;
-      Runtime.install({ logger: new DefaultLogger('ERROR') });
+      // the demo prints its own progress; the SDK's and the core's logs only when something is wrong
+      Runtime.install({
+        logger: new DefaultLogger('ERROR'),
+        telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+      });
       const workers = await createWorkers({ roles: ['main', 'train', 'eval'], concurrency: { eval: 2 } });
       const running = workers.map((w) => w.run());
       const client = await connectClient();

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { InferenceSession } from 'onnxruntime-node';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluatePrepared, loadTask, prepareTask, type PreparedTask, type TaskName } from '../src/eval';
@@ -6,9 +7,9 @@ import { openCheckpoint, writeCheckpoint } from '../src/model/checkpoint';
 import type { LlamaConfig } from '../src/model/config';
 import { type LinearQuant, type QuantMode, INT8_DEFAULT } from '../src/model/quantize';
 import { randomWeights } from '../src/model/random';
-import { openSubnet } from '../src/model/runtime';
+import { openSubnet, packBatch, sessionOptions } from '../src/model/runtime';
 import { quantizedModelSize } from '../src/model/size';
-import { measureThroughput } from '../src/model/throughput';
+import { measureThroughputInterleaved, scoringWorkload } from '../src/model/throughput';
 import { loadTokenizer } from '../src/model/tokenizer';
 import type { SubnetSpec, TextTokenizer } from '../src/model/types';
 import { stateDir } from '../src/toolchain';
@@ -18,7 +19,8 @@ import { type KernelFigure, compareKernels } from './quant-kernels';
 
 /**
  * Float, int8 and int4 side by side for the full network and two sub-networks of the embedded
- * model: scoring tokens/s by the throughput protocol (src/model/throughput.ts), size (measured
+ * model: scoring tokens/s by the throughput protocol (src/model/throughput.ts; the variants of
+ * one sub-network measured interleaved, as the machine's load changes), size (measured
  * as exported, and by the paper's rule with the rest at 2 bytes) and accuracy on two tasks.
  * Before that, the two int8 kernels and int4 on single linear layers of the embedded model's and
  * LLaMA-2-7B's shapes, which is what decides the int8 default.
@@ -26,7 +28,7 @@ import { type KernelFigure, compareKernels } from './quant-kernels';
 const QUANTS: QuantMode[] = ['none', 'int8-dq', 'int8-nbits', 'int4'];
 const TASKS: TaskName[] = ['arc_easy', 'winogrande'];
 const THREADS = 1;
-const WORKLOAD = { batch: 8, seqLen: 128, warmup: 2, repeats: 7, seed: 0 };
+const WORKLOAD = { batch: 8, seqLen: 128, warmup: 2, repeats: 9, seed: 0 };
 
 interface Setting {
   source: string;
@@ -99,6 +101,41 @@ async function findSetting(): Promise<Setting> {
     tasks: generated ? taskPaths(generated) : {},
     cleanup: () => rmSync(tmp, { recursive: true, force: true }),
   };
+}
+
+/** Share of ONNX Runtime kernel time by operator type over a few runs of the scoring workload. */
+async function opShares(modelPath: string, vocabSize: number): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-quant-prof-'));
+  try {
+    const options = { ...sessionOptions(THREADS), enableProfiling: true, profileFilePrefix: join(dir, 'p') };
+    const session = await InferenceSession.create(modelPath, options);
+    const feeds = packBatch(scoringWorkload(WORKLOAD.batch, WORKLOAD.seqLen, vocabSize, 0), WORKLOAD.seqLen);
+    for (let i = 0; i < 4; i++) await session.run(feeds, ['target_logprobs']);
+    await session.release();
+    const file = readdirSync(dir).find((n) => n.endsWith('.json'));
+    if (!file) return {};
+    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+      cat: string;
+      name: string;
+      dur: number;
+      args?: { op_name?: string };
+    }[];
+    const byOp: Record<string, number> = {};
+    let total = 0;
+    for (const e of events) {
+      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+      const op = e.args?.op_name ?? '?';
+      byOp[op] = (byOp[op] ?? 0) + e.dur;
+      total += e.dur;
+    }
+    return Object.fromEntries(
+      Object.entries(byOp)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => [k, v / total]),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
@@ -180,6 +217,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
   const setting = await findSetting();
   log(`\nmodel: ${setting.source}`);
   const rows: Row[] = [];
+  const profiles: Record<string, Record<string, number>> = {};
   try {
     const ckpt = await openCheckpoint(setting.modelDir);
     const c = ckpt.config;
@@ -214,10 +252,14 @@ export async function run({ json }: { json: boolean }): Promise<void> {
       for (const [name, spec] of subnets) {
         let float: Row | undefined;
         let floatPreds: Partial<Record<TaskName, number[]>> | undefined;
-        for (const quant of QUANTS) {
-          const session = await openSubnet(setting.modelDir, spec, { threads: THREADS, quant, cacheDir });
-          try {
-            const t = await measureThroughput(session, WORKLOAD);
+        const sessions = [];
+        for (const quant of QUANTS)
+          sessions.push(await openSubnet(setting.modelDir, spec, { threads: THREADS, quant, cacheDir }));
+        try {
+          const timings = await measureThroughputInterleaved(sessions, WORKLOAD);
+          for (const [qi, quant] of QUANTS.entries()) {
+            const session = sessions[qi]!;
+            const t = timings[qi]!;
             const accuracy: Row['accuracy'] = {};
             const preds: Partial<Record<TaskName, number[]>> = {};
             for (const [task, p] of prepared) {
@@ -253,6 +295,17 @@ export async function run({ json }: { json: boolean }): Promise<void> {
             };
             float ??= row;
             rows.push(row);
+            if (name === 'full' && (quant === 'none' || quant === 'int8-dq')) {
+              const shares = await opShares(session.modelPath, c.vocabSize);
+              profiles[quant] = shares;
+              log(
+                `  kernel time by operator (${quant}): ` +
+                  Object.entries(shares)
+                    .slice(0, 8)
+                    .map(([op, f]) => `${op} ${(100 * f).toFixed(0)}%`)
+                    .join(', '),
+              );
+            }
             const acc = Object.entries(accuracy)
               .map(
                 ([k, v]) =>
@@ -264,9 +317,9 @@ export async function run({ json }: { json: boolean }): Promise<void> {
                 `(${row.msMedian.toFixed(1)} ms, ${row.msMin.toFixed(1)}-${row.msMax.toFixed(1)}) x${row.speedup.toFixed(2)}  ` +
                 `${(row.bytesExported / 1024).toFixed(0)} KiB as exported, ${(row.bytesPaper / 1024).toFixed(0)} KiB at f16  ${acc}`,
             );
-          } finally {
-            await session.close();
           }
+        } finally {
+          for (const session of sessions) await session.close();
         }
       }
     } finally {
@@ -292,14 +345,16 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     };
     log(`
 larger random model (hidden ${LARGER.hiddenSize}, MLP ${LARGER.intermediateSize}, ${LARGER.numLayers} layers, vocab ${LARGER.vocabSize}):`);
+    const sessions = [];
     for (const quant of QUANTS) {
-      const session = await openSubnet(join(tmp, 'model'), spec, {
-        threads: THREADS,
-        quant,
-        cacheDir: join(tmp, 'cache'),
-      });
-      try {
-        const t = await measureThroughput(session, { ...WORKLOAD, warmup: 1, repeats: 5 });
+      sessions.push(
+        await openSubnet(join(tmp, 'model'), spec, { threads: THREADS, quant, cacheDir: join(tmp, 'cache') }),
+      );
+    }
+    try {
+      const timings = await measureThroughputInterleaved(sessions, { ...WORKLOAD, warmup: 1, repeats: 5 });
+      for (const [qi, quant] of QUANTS.entries()) {
+        const t = timings[qi]!;
         larger.push({
           quant,
           tokensPerSecond: t.tokensPerSecond,
@@ -312,16 +367,17 @@ larger random model (hidden ${LARGER.hiddenSize}, MLP ${LARGER.intermediateSize}
           `  ${quant.padEnd(10)} ${t.tokensPerSecond.toFixed(0).padStart(7)} tok/s (${(t.medianSeconds * 1000).toFixed(0)} ms, ` +
             `${(t.spread.min * 1000).toFixed(0)}-${(t.spread.max * 1000).toFixed(0)}) x${speedup.toFixed(2)}`,
         );
-      } finally {
-        await session.close();
       }
+    } finally {
+      for (const session of sessions) await session.close();
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 
   const workload = { ...WORKLOAD, threads: THREADS, int8: INT8_DEFAULT };
-  if (json) console.log(JSON.stringify({ source: setting.source, workload, kernels, rows, larger }));
+  if (json)
+    console.log(JSON.stringify({ source: setting.source, workload, kernels, rows, profiles, larger }));
   else log(`\nworkload: ${JSON.stringify(workload)}; int8 means ${INT8_DEFAULT}`);
 }
 

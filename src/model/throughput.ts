@@ -118,42 +118,73 @@ function positiveInt(value: number, name: string): number {
   return value;
 }
 
-/** Scoring throughput of a sub-network session by the protocol above. */
+/**
+ * Scoring throughput of a sub-network session by the protocol above. Several sessions that are
+ * to be compared go through measureThroughputInterleaved instead.
+ */
 export async function measureThroughput(
   scorer: Measurable,
   opts: ThroughputOptions = {},
 ): Promise<ThroughputResult> {
+  return (await measureThroughputInterleaved([scorer], opts))[0]!;
+}
+
+/**
+ * The protocol for sessions compared with each other (float against quantized, say): same
+ * workload, each warmed up, then the timed runs taken in turns (round r times one run of every
+ * session), so that a change in the machine's load during the measurement hits all of them
+ * alike rather than whichever happened to run then.
+ */
+export async function measureThroughputInterleaved(
+  scorers: Measurable[],
+  opts: ThroughputOptions = {},
+): Promise<ThroughputResult[]> {
+  if (scorers.length === 0) throw new Error('measureThroughput: no sessions');
+  const maxLength = Math.min(...scorers.map((s) => s.maxLength));
   const batch = positiveInt(opts.batch ?? 8, 'batch');
-  const seqLen = positiveInt(Math.min(opts.seqLen ?? 128, scorer.maxLength), 'seqLen');
+  const seqLen = positiveInt(Math.min(opts.seqLen ?? 128, maxLength), 'seqLen');
   const warmup = opts.warmup ?? 2;
   const repeats = positiveInt(opts.repeats ?? 5, 'repeats');
   const seed = opts.seed ?? 0;
-  const vocabSize = opts.vocabSize ?? scorer.config?.vocabSize;
-  if (vocabSize === undefined)
+  const vocabSize = opts.vocabSize ?? Math.min(...scorers.map((s) => s.config?.vocabSize ?? NaN));
+  if (!Number.isInteger(vocabSize))
     throw new Error('measureThroughput: give vocabSize for a scorer without a config');
   if (!Number.isInteger(warmup) || warmup < 0)
     throw new Error(`measureThroughput: warmup ${warmup} must be >= 0`);
   const rows = scoringWorkload(batch, seqLen, vocabSize, seed);
-  const runs = await timeRuns(() => scorer.scorePacked(rows), { warmup, repeats, clock: opts.clock });
-  const spread = summarizeTimings(runs);
+  for (const scorer of scorers) await timeRuns(() => scorer.scorePacked(rows), { warmup, repeats: 0 });
+  const runs: number[][] = scorers.map(() => []);
+  for (let r = 0; r < repeats; r++) {
+    for (const [i, scorer] of scorers.entries()) {
+      const [t] = await timeRuns(() => scorer.scorePacked(rows), {
+        warmup: 0,
+        repeats: 1,
+        clock: opts.clock,
+      });
+      runs[i]!.push(t!);
+    }
+  }
   const tokensPerRun = batch * seqLen;
-  return {
-    tokensPerSecond: tokensPerRun / spread.median,
-    medianSeconds: spread.median,
-    spread,
-    tokensPerSecondRange: { min: tokensPerRun / spread.max, max: tokensPerRun / spread.min },
-    runs,
-    workload: {
-      kind: 'score',
-      batch,
-      seqLen,
-      tokensPerRun,
-      warmup,
-      repeats,
-      seed,
-      threads: opts.threads ?? scorer.threads ?? null,
-    },
-  };
+  return scorers.map((scorer, i) => {
+    const spread = summarizeTimings(runs[i]!);
+    return {
+      tokensPerSecond: tokensPerRun / spread.median,
+      medianSeconds: spread.median,
+      spread,
+      tokensPerSecondRange: { min: tokensPerRun / spread.max, max: tokensPerRun / spread.min },
+      runs: runs[i]!,
+      workload: {
+        kind: 'score',
+        batch,
+        seqLen,
+        tokensPerRun,
+        warmup,
+        repeats,
+        seed,
+        threads: opts.threads ?? scorer.threads ?? null,
+      },
+    };
+  });
 }
 
 /** One line describing a result, e.g. for logs and benchmark output. */

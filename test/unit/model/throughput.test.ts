@@ -1,5 +1,6 @@
 import {
   measureThroughput,
+  measureThroughputInterleaved,
   scoringWorkload,
   summarizeTimings,
   timeRuns,
@@ -109,5 +110,33 @@ describe('measureThroughput', () => {
     const noVocab = { maxLength: 8, scorePacked: async () => [], close: async () => {} };
     await expect(measureThroughput(noVocab)).rejects.toThrow(/vocabSize/);
     await expect(measureThroughput(scorer([]), { repeats: 0 })).rejects.toThrow(/repeats 0/);
+  });
+});
+
+describe('measureThroughputInterleaved', () => {
+  it('takes the timed runs in turns, so each session gets every other reading', async () => {
+    const order: string[] = [];
+    const session = (name: string): SequenceScorer & { config: { vocabSize: number } } => ({
+      maxLength: 32,
+      config: { vocabSize: 10 },
+      scorePacked: async (rows) => {
+        order.push(name);
+        return rows.map((r) => new Float32Array(r.tokens.length));
+      },
+      close: async () => {},
+    });
+    // a: 100, 300, 500 ms; b: 200, 400, 600 ms
+    const [a, b] = await measureThroughputInterleaved([session('a'), session('b')], {
+      batch: 2,
+      seqLen: 16,
+      warmup: 1,
+      repeats: 3,
+      clock: fakeClock([100, 200, 300, 400, 500, 600]).clock,
+    });
+    expect(order).toEqual(['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b']);
+    expect(a!.runs).toEqual([0.1, 0.3, 0.5]);
+    expect(b!.runs).toEqual([0.2, 0.4, 0.6]);
+    expect(a!.tokensPerSecond).toBeCloseTo(32 / 0.3);
+    expect(b!.workload.threads).toBeNull();
   });
 });

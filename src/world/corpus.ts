@@ -52,7 +52,7 @@ function biographies(rng: Rng, w: World): string[] {
   w.people.forEach((p, i) => {
     for (let b = 0; b < p.bios; b++) {
       const keys: RelationKey[] = [];
-      for (const key of BIO_RELATIONS) if (b === 0 || rng.chance(0.6)) keys.push(key);
+      for (const key of BIO_RELATIONS) if (b === 0 || rng.chance(0.8)) keys.push(key);
       if (p.composite) for (const key of COMPOSITE_RELATIONS) if (b === 0 || rng.chance(0.3)) keys.push(key);
       if (!keys.length) keys.push(rng.pick(BIO_RELATIONS));
       docs.push(

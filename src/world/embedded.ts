@@ -77,12 +77,34 @@ function readJson<T>(file: string, schema: z.ZodType<T>): T {
   return parsed.data;
 }
 
-/** The base model and training configs in config/world/ (or another folder with the same files). */
-export function loadWorldConfigs(dir: string = WORLD_CONFIG_DIR): WorldConfigs {
-  return {
+const ReducedFileSchema = z.strictObject({
+  description: z.string().optional(),
+  architecture: z.record(z.string(), z.unknown()).optional(),
+  search_space: ModelFileSchema.shape.search_space.optional(),
+  pretrain: z.record(z.string(), z.unknown()).optional(),
+  instatune: z.record(z.string(), z.unknown()).optional(),
+});
+
+/**
+ * The base model and training configs in config/world/ (or another folder with the same files);
+ * `reduced` applies reduced.json's overrides (a smaller model for the reduced world).
+ */
+export function loadWorldConfigs(dir: string = WORLD_CONFIG_DIR, reduced = false): WorldConfigs {
+  const configs: WorldConfigs = {
     model: readJson(join(dir, 'model.json'), ModelFileSchema),
     pretrain: stripDescription(readJson(join(dir, 'pretrain.json'), TrainingFileSchema)),
     instatune: stripDescription(readJson(join(dir, 'instatune.json'), TrainingFileSchema)),
+  };
+  if (!reduced) return configs;
+  const o = readJson(join(dir, 'reduced.json'), ReducedFileSchema);
+  return {
+    model: {
+      ...configs.model,
+      architecture: { ...configs.model.architecture, ...o.architecture },
+      search_space: o.search_space ?? configs.model.search_space,
+    },
+    pretrain: { ...configs.pretrain, ...o.pretrain },
+    instatune: { ...configs.instatune, ...o.instatune },
   };
 }
 
@@ -129,6 +151,8 @@ export interface EmbeddedWorld {
   /** Each task's data path in its original format, as the evaluator's loaders take it. */
   tasks: Record<TaskName, string>;
   searchSpace: { layerCounts: number[]; widths: number[] };
+  /** Trainer fields for InstaTune on this world (config/world/instatune.json), for the campaign to merge under its own. */
+  instatuneDefaults: Record<string, unknown>;
   configs: WorldConfigs;
   /** Seconds each stage took when it ran (cached stages keep the time of the run that built them). */
   timings: { generateSeconds: number; pretrainSeconds: number };
@@ -227,7 +251,7 @@ function vocabSize(tokenizerDir: string): number {
 export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promise<EmbeddedWorld> {
   const seed = opts.seed ?? DEFAULT_WORLD_SEED;
   const scale = resolveScale(opts.scale);
-  const configs = opts.configs ?? loadWorldConfigs();
+  const configs = opts.configs ?? loadWorldConfigs(WORLD_CONFIG_DIR, opts.scale === 'reduced');
   const key = hashOf({
     generator: GENERATOR_VERSION,
     seed,
@@ -254,6 +278,7 @@ export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promis
       layerCounts: [...configs.model.search_space.layers].sort((a, b) => a - b),
       widths: [...configs.model.search_space.intermediate].sort((a, b) => a - b),
     },
+    instatuneDefaults: configs.instatune,
     configs,
     timings,
   });

@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TaskName } from '../../../src/eval/types';
+import { calibrationSubnets, checkTargets, type SubnetScores } from '../../../src/world/calibrate';
+import { WORLD_CONFIG_DIR, loadWorldConfigs } from '../../../src/world/embedded';
+
+describe('world configs', () => {
+  it('reads config/world and applies the reduced overrides', () => {
+    const full = loadWorldConfigs();
+    const reduced = loadWorldConfigs(WORLD_CONFIG_DIR, true);
+    expect(full.model.search_space.layers).toContain(full.model.architecture.num_hidden_layers);
+    expect(reduced.model.architecture.num_hidden_layers).toBeLessThan(
+      full.model.architecture.num_hidden_layers,
+    );
+    expect(reduced.model.search_space.layers).toContain(reduced.model.architecture.num_hidden_layers);
+    expect(reduced.model.architecture.hidden_size).toBe(full.model.architecture.hidden_size);
+  });
+
+  it('rejects a training file that sets what the world fills in, naming the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'world-cfg-'));
+    try {
+      for (const f of ['model.json', 'instatune.json'])
+        writeFileSync(
+          join(dir, f),
+          JSON.stringify(loadWorldConfigs()[f === 'model.json' ? 'model' : 'instatune']),
+        );
+      writeFileSync(join(dir, 'pretrain.json'), JSON.stringify({ epochs: 1, data: 'x.jsonl' }));
+      expect(() => loadWorldConfigs(dir)).toThrow(/pretrain\.json/);
+      writeFileSync(join(dir, 'pretrain.json'), JSON.stringify({ epochs: 1 }));
+      writeFileSync(
+        join(dir, 'model.json'),
+        JSON.stringify({
+          architecture: { hidden_size: 8 },
+          search_space: { layers: [1], intermediate: [1] },
+        }),
+      );
+      expect(() => loadWorldConfigs(dir)).toThrow(/model\.json: field architecture\.intermediate_size/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('calibration', () => {
+  it('reports the full network, two in between and the smallest, largest first', () => {
+    const subnets = calibrationSubnets(8, [6, 7, 8], [172, 344]);
+    expect(subnets.map((s) => s.spec.layers)).toEqual([8, 7, 8, 6]);
+    expect(subnets[0]!.spec.intermediate).toEqual(Array(8).fill(344));
+    expect(subnets[2]!.spec.intermediate).toEqual(Array(8).fill(172));
+    expect(subnets[3]!.spec.intermediate).toEqual(Array(6).fill(172));
+  });
+
+  const tasks: TaskName[] = ['arc_easy', 'arc_challenge', 'mmlu', 'truthfulqa_mc1', 'winogrande'];
+  const row = (name: string, accs: number[]): SubnetScores => ({
+    subnet: { name, spec: { layers: 1, intermediate: [1] } },
+    seconds: 0,
+    tasks: tasks.map((task, i) => ({
+      task,
+      acc: accs[i]!,
+      stderr: 2,
+      chance: task === 'winogrande' ? 50 : 25,
+      n: 100,
+    })),
+  });
+
+  it('checks the targets: 20 above chance, 10 below on three tasks, graded in between', () => {
+    const good = checkTargets([
+      row('full', [60, 50, 50, 46, 75]),
+      row('a', [55, 45, 48, 40, 70]),
+      row('b', [50, 40, 45, 35, 68]),
+      row('smallest', [45, 35, 44, 30, 66]),
+    ]);
+    expect(good.map((t) => t.holds)).toEqual([true, true, true]);
+    const bad = checkTargets([
+      row('full', [60, 50, 40, 46, 75]),
+      row('a', [70, 45, 48, 40, 70]),
+      row('b', [50, 40, 45, 35, 68]),
+      row('smallest', [45, 45, 44, 40, 70]),
+    ]);
+    expect(bad.map((t) => t.holds)).toEqual([false, false, false]);
+  });
+});

@@ -139,31 +139,41 @@ export async function compareKernels(
   return figures;
 }
 
-if (require.main === module) {
-  void (async () => {
-    const quants: (LinearQuant | undefined)[] = [
-      undefined,
-      { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 127 } },
-      { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 63 } },
-      { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 4 } },
-      { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 32, accuracyLevel: 4 } },
-      { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 4 } },
-      { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 0 } },
-    ];
-    const shapes = (process.argv[2] ?? '2048x64x64,2048x64x176,2048x176x64,512x512x1408,256x4096x4096')
-      .split(',')
-      .map((s) => s.split('x').map(Number) as [number, number, number]);
-    for (const [m, k, n] of shapes) {
-      for (const f of await compareKernels({ m, k, n }, quants, {
-        threads: 1,
-        warmup: 2,
-        repeats: 7,
-        seed: 1,
-      })) {
+/** The int8 and int4 kernels against float on single linear layers (bench quant runs the same on more shapes). */
+export async function run({ json }: { json: boolean }): Promise<void> {
+  const quants: (LinearQuant | undefined)[] = [
+    undefined,
+    { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 127 } },
+    { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 63 } },
+    { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 4 } },
+    { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 32, accuracyLevel: 4 } },
+    { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 4 } },
+  ];
+  const shapes = (process.env.BENCH_KERNEL_SHAPES ?? '1024x64x64,1024x64x176,512x512x1408,128x4096x4096')
+    .split(',')
+    .map((s) => s.split('x').map(Number) as [number, number, number]);
+  const all: KernelFigure[] = [];
+  for (const [m, k, n] of shapes) {
+    for (const f of await compareKernels({ m, k, n }, quants, {
+      threads: 1,
+      warmup: 2,
+      repeats: 7,
+      seed: 1,
+    })) {
+      all.push(f);
+      if (!json)
         console.log(
-          `${m}x${k}x${n} ${f.kernel.padEnd(14)} ${f.medianMs.toFixed(2).padStart(8)} ms [${f.minMs.toFixed(2)}-${f.maxMs.toFixed(2)}] x${f.speedup.toFixed(2)} err ${f.relError.toExponential(2)} (weights ${f.weightRelError.toExponential(2)})`,
+          `${m}x${k}x${n} ${f.kernel.padEnd(14)} ${f.medianMs.toFixed(2).padStart(8)} ms [${f.minMs.toFixed(2)}-${f.maxMs.toFixed(2)}] ` +
+            `x${f.speedup.toFixed(2)} err ${f.relError.toExponential(2)} (weights ${f.weightRelError.toExponential(2)})`,
         );
-      }
     }
-  })();
+  }
+  if (json) console.log(JSON.stringify({ threads: 1, kernels: all }));
+}
+
+if (require.main === module) {
+  run({ json: process.argv.includes('--json') }).catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
 }

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Context, activityInfo } from '@temporalio/activity';
 import { ConfigError, parseCampaignConfig, type TaskName } from '../config/campaign';
 import { analyseCampaign, writeReport } from '../src/analysis';
 import { buildCampaignResults, suggestHeuristicSubnets } from '../src/campaign/results';
 import { ensureEmbeddedWorld } from '../src/world/embedded';
 import { evaluatePrepared, loadTask, prepareTask, type PreparedTask as EvalPreparedTask } from '../src/eval';
-import { EvaluationCache, parseSubnetKey, subnetKey } from '../src/search';
+import { EvaluationCache, canonicalJson, createSpace, parseSubnetKey, subnetKey } from '../src/search';
 import { createSearch, isDone, loadState, progress, propose, record, setBudget } from '../src/search/linas';
 import { loadLlamaConfig } from '../src/model/config';
 import { openCheckpoint } from '../src/model/checkpoint';
@@ -37,6 +37,27 @@ import type {
 export function defaultSpace(numLayers: number, intermediate: number): PreparedCampaign['space'] {
   const layers = [...new Set([Math.round(numLayers * 0.75), Math.round(numLayers * 0.875), numLayers])];
   return { layerCounts: layers, widths: [Math.floor(intermediate / 2), intermediate] };
+}
+
+/** A space must fit the base model: no more layers, no wider MLPs than it has. */
+function checkSpace(
+  space: PreparedCampaign['space'],
+  base: { numLayers: number; intermediateSize: number },
+  field: string,
+): void {
+  createSpace(space);
+  const layers = Math.max(...space.layerCounts);
+  if (layers > base.numLayers) {
+    throw new ConfigError(
+      `campaign config: field ${field}: ${layers} layers, but the base model has ${base.numLayers}`,
+    );
+  }
+  const widest = Math.max(...space.widths.flat());
+  if (widest > base.intermediateSize) {
+    throw new ConfigError(
+      `campaign config: field ${field}: MLP width ${widest}, but the base model's is ${base.intermediateSize}`,
+    );
+  }
 }
 
 /** Checks every input of a campaign before anything runs: config, checkpoint, data files. */
@@ -88,6 +109,7 @@ export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
       baseModelName:
         config.baseModel === 'embedded' ? `embedded-world-${config.worldSeed}` : basename(baseModelDir),
     };
+    checkSpace(prepared.space, base, config.searchSpace ? 'searchSpace' : "the base model's default space");
     if (!config.finetune.skip && !config.finetune.superNetwork) instatuneConfig(prepared);
     writeJsonAtomic(join(campaignDir, 'campaign.json'), prepared);
     return prepared;
@@ -147,6 +169,29 @@ export async function instatuneSuperNetwork(campaign: PreparedCampaign): Promise
   });
 }
 
+/** What a search's proposals depend on; a search with other inputs gets a folder of its own. */
+async function searchIdentity(
+  campaign: PreparedCampaign,
+  task: PreparedTask,
+  modelDir: string,
+): Promise<string> {
+  const { identity } = await openCheckpoint(modelDir);
+  const { config } = campaign;
+  return hashOf({
+    checkpoint: identity,
+    task,
+    space: campaign.space,
+    linas: config.linas,
+    objectives: config.objectives,
+    constraints: config.constraints,
+    evaluation: config.evaluation,
+  });
+}
+
+function searchRunDir(searchDir: string, identity: string): string {
+  return join(searchDir, identity);
+}
+
 function stateFileName(searchDir: string, loop: number, phase: 'proposed' | 'recorded'): string {
   return join(searchDir, `state-${String(loop).padStart(3, '0')}-${phase}.json`);
 }
@@ -158,7 +203,10 @@ function readState(file: string) {
 /** The next batch of the LINAS loop. Idempotent: a retry finds the state file it wrote. */
 export async function searchPropose(req: ProposeRequest): Promise<Proposal> {
   return classified(async () => {
-    mkdirSync(req.searchDir, { recursive: true });
+    const runDir = req.stateFile
+      ? dirname(req.stateFile)
+      : searchRunDir(req.searchDir, await searchIdentity(req.campaign, req.evaluation, req.modelDir));
+    mkdirSync(runDir, { recursive: true });
     let state = req.stateFile
       ? readState(req.stateFile)
       : createSearch({
@@ -176,7 +224,7 @@ export async function searchPropose(req: ProposeRequest): Promise<Proposal> {
           predictorEvaluations: req.linas.predictorEvaluations,
         });
     if (state.options.budget !== req.budget) state = setBudget(state, req.budget);
-    const file = stateFileName(req.searchDir, state.loop + 1, 'proposed');
+    const file = stateFileName(runDir, state.loop + 1, 'proposed');
     if (existsSync(file)) {
       const saved = readState(file);
       return { stateFile: file, done: false, loop: saved.loop, candidates: pendingCandidates(saved) };
@@ -204,7 +252,7 @@ function pendingCandidates(state: ReturnType<typeof readState>): Proposal['candi
 export async function searchRecord(req: RecordRequest): Promise<SearchProgress> {
   return classified(async () => {
     const state = readState(req.stateFile);
-    const file = stateFileName(req.searchDir, state.loop, 'recorded');
+    const file = stateFileName(dirname(req.stateFile), state.loop, 'recorded');
     let next = existsSync(file) ? readState(file) : undefined;
     if (!next) {
       next = record(
@@ -265,6 +313,31 @@ async function preparedTaskOf(modelDir: string, task: PreparedTask, bos: boolean
   return p;
 }
 
+/** What identifies a measurement: the checkpoint, the task and its settings, the quantization. */
+function evaluationContext(
+  checkpoint: string,
+  task: PreparedTask,
+  opts: { bos: boolean; sizeDtype: EvaluationRequest['sizeDtype']; quant: EvaluationRequest['quant'] },
+) {
+  return {
+    task: task.name,
+    settings: {
+      checkpoint,
+      shots: task.shots ?? null,
+      limit: task.limit ?? null,
+      fraction: task.fraction ?? null,
+      bos: opts.bos,
+      data: task.dataPath,
+      sizeDtype: opts.sizeDtype,
+    },
+    quantization: opts.quant,
+  };
+}
+
+function hashOf(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
+}
+
 /**
  * One real evaluation of a sub-network on a task, or its cached result. Heartbeats its
  * progress; the result is cached before it is returned, so a retry or a rerun never pays twice.
@@ -281,22 +354,10 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
     const subnet = canonicalSubnet(req.subnet, ckpt.config);
     const key = subnetKey(subnet);
     const cache = new EvaluationCache(req.cacheDir);
-    const context = {
-      task: req.task.name,
-      settings: {
-        checkpoint: ckpt.identity,
-        shots: req.task.shots ?? null,
-        limit: req.task.limit ?? null,
-        fraction: req.task.fraction ?? null,
-        bos: req.bos,
-        data: req.task.dataPath,
-        sizeDtype: req.sizeDtype,
-      },
-      quantization: req.quant,
-    };
+    const context = evaluationContext(ckpt.identity, req.task, req);
     const hit = cache.get(context, key);
     if (hit && (!req.measureThroughput || hit.values.throughput !== undefined))
-      return finish(req, resultFrom(key, req, subnet, hit.values, true));
+      return finish(req.campaignDir, context, resultFrom(key, req, subnet, hit.values, true));
 
     const session = await openSubnet(req.modelDir, subnet, { threads: req.threads, quant: req.quant });
     let result;
@@ -307,7 +368,7 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
       if (hit) {
         const values = { ...hit.values, throughput: throughput! };
         cache.put(context, key, values, { ...hit.details, throughputHost: require('node:os').hostname() });
-        return finish(req, resultFrom(key, req, subnet, values, true));
+        return finish(req.campaignDir, context, resultFrom(key, req, subnet, values, true));
       }
       const prepared = await preparedTaskOf(req.modelDir, req.task, req.bos);
       const signal = Context.current().cancellationSignal;
@@ -334,7 +395,7 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
       join(req.campaignDir, 'computed.jsonl'),
       `${JSON.stringify({ key, task: req.task.name, quant: req.quant, at: new Date().toISOString() })}\n`,
     );
-    return finish(req, resultFrom(key, req, subnet, values, false));
+    return finish(req.campaignDir, context, resultFrom(key, req, subnet, values, false));
   });
 }
 
@@ -361,24 +422,38 @@ function resultFrom(
   };
 }
 
-/** Every evaluation the campaign used is also kept in the campaign's folder, for its report. */
-function finish(req: EvaluationRequest, result: EvaluationResult): EvaluationResult {
-  const dir = join(req.campaignDir, 'evaluations', req.task.name, req.quant);
+/**
+ * Every evaluation the campaign used is also kept in the campaign's folder, for its report,
+ * grouped by its context: a rerun with another checkpoint or other settings never mixes in.
+ */
+function finish(campaignDir: string, context: object, result: EvaluationResult): EvaluationResult {
+  const dir = join(campaignDir, 'evaluations', hashOf(context));
   mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(dir, 'context.json'))) writeJsonAtomic(join(dir, 'context.json'), context);
   writeJsonAtomic(join(dir, `${result.key.replace(/[^A-Za-z0-9._-]/g, '_')}.json`), result);
   return result;
 }
 
-export function readCampaignEvaluations(campaignDir: string): EvaluationResult[] {
-  const root = join(campaignDir, 'evaluations');
-  if (!existsSync(root)) return [];
+/** The campaign's evaluations of the super-network in `superNetwork`, float and quantized, with its settings. */
+async function campaignEvaluations(
+  campaign: PreparedCampaign,
+  superNetwork: string,
+): Promise<EvaluationResult[]> {
+  const { identity } = await openCheckpoint(superNetwork);
+  const { evaluation } = campaign.config;
   const out: EvaluationResult[] = [];
-  for (const task of readdirSync(root).sort()) {
-    for (const quant of readdirSync(join(root, task)).sort()) {
-      for (const f of readdirSync(join(root, task, quant))
-        .filter((n) => n.endsWith('.json'))
+  for (const task of campaign.tasks) {
+    for (const quant of ['none', ...campaign.config.quantization] as const) {
+      const dir = join(
+        campaign.campaignDir,
+        'evaluations',
+        hashOf(evaluationContext(identity, task, { ...evaluation, quant })),
+      );
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir)
+        .filter((n) => n.endsWith('.json') && n !== 'context.json')
         .sort()) {
-        out.push(JSON.parse(readFileSync(join(root, task, quant, f), 'utf8')) as EvaluationResult);
+        out.push(JSON.parse(readFileSync(join(dir, f), 'utf8')) as EvaluationResult);
       }
     }
   }
@@ -387,11 +462,15 @@ export function readCampaignEvaluations(campaignDir: string): EvaluationResult[]
 
 /** The heuristic architectures of the width analysis, one per task, to be evaluated as confirmation. */
 export async function suggestHeuristics(req: {
-  campaignDir: string;
-  tasks: TaskName[];
+  campaign: PreparedCampaign;
+  superNetwork: string;
 }): Promise<{ task: TaskName; subnet: EvaluationResult['subnet'] }[]> {
   return classified(async () => {
-    return suggestHeuristicSubnets(readCampaignEvaluations(req.campaignDir), req.tasks);
+    const evaluations = await campaignEvaluations(req.campaign, req.superNetwork);
+    return suggestHeuristicSubnets(
+      evaluations,
+      req.campaign.tasks.map((t) => t.name),
+    );
   });
 }
 
@@ -405,7 +484,10 @@ export async function writeCampaignReport(req: {
     const { campaign } = req;
     const loops: Record<string, Record<string, number>> = {};
     for (const task of campaign.tasks) {
-      const dir = join(campaign.campaignDir, 'search', task.name);
+      const dir = searchRunDir(
+        `${campaign.campaignDir}/search/${task.name}`,
+        await searchIdentity(campaign, task, req.superNetwork),
+      );
       const last = existsSync(dir)
         ? readdirSync(dir)
             .filter((f) => /^state-\d+-recorded\.json$/.test(f))
@@ -418,7 +500,7 @@ export async function writeCampaignReport(req: {
         );
       }
     }
-    const evaluations = readCampaignEvaluations(campaign.campaignDir);
+    const evaluations = await campaignEvaluations(campaign, req.superNetwork);
     const results = buildCampaignResults(campaign, req.superNetwork, evaluations, req.heuristics, loops);
     const resultsFile = join(campaign.campaignDir, 'results.json');
     writeJsonAtomic(resultsFile, results);

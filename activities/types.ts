@@ -68,6 +68,10 @@ export interface SearchPaths {
 
 export interface ProposeRequest extends SearchPaths {
   task: TaskName;
+  /** What the search's identity derives from: a rerun with other inputs starts a search of its own. */
+  campaign: PreparedCampaign;
+  evaluation: PreparedTask;
+  modelDir: string;
   space: PreparedCampaign['space'];
   linas: CampaignConfig['linas'];
   objectives: CampaignConfig['objectives'];

@@ -184,10 +184,7 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
 
   // 4. The heuristic architectures suggested by the width analysis, evaluated to confirm them
   status.stage = 'confirming';
-  const suggestions = await light.suggestHeuristics({
-    campaignDir: campaign.campaignDir,
-    tasks: campaign.tasks.map((t) => t.name),
-  });
+  const suggestions = await light.suggestHeuristics({ campaign, superNetwork });
   const heuristics: EvaluationResult[] = [];
   for (const s of suggestions) {
     const task = campaign.tasks.find((t) => t.name === s.task);

@@ -1,14 +1,27 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { searchPropose, searchRecord } from '../../../activities/campaign';
-import type { EvaluationResult, ProposeRequest } from '../../../activities/types';
+import type { EvaluationResult, PreparedCampaign, ProposeRequest } from '../../../activities/types';
+import { parseCampaignConfig } from '../../../config/campaign';
+import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+
+const model = mkdtempSync(join(tmpdir(), 'search-model-'));
+writeRandomCheckpoint(model, tinyConfig({ numLayers: 8, intermediateSize: 128 }), 1);
+const task = { name: 'arc_easy' as const, dataPath: '/data/arc' };
 
 function request(searchDir: string, stateFile?: string): ProposeRequest {
+  const campaign = {
+    space: { layerCounts: [6, 7, 8], widths: [64, 128] },
+    config: parseCampaignConfig({ name: 't', baseModel: 'embedded', tasks: [{ name: 'arc_easy' }] }),
+  } as PreparedCampaign;
   return {
     searchDir,
     stateFile,
     task: 'arc_easy',
+    campaign,
+    evaluation: task,
+    modelDir: model,
     space: { layerCounts: [6, 7, 8], widths: [64, 128] },
     linas: { population: 8, evaluations: 16, predictorEvaluations: 400, seed: 3 },
     objectives: ['size', 'accuracy'],
@@ -72,6 +85,13 @@ describe('search activities (LINAS steps over state files)', () => {
     expect(final.done).toBe(true);
     expect(final.front.length).toBeGreaterThan(0);
     expect((await searchPropose(request(dir, final.stateFile))).done).toBe(true);
-    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(readdirSync(dirname(first.stateFile)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+    // the same campaign on another checkpoint is another search, in a folder of its own
+    const other = mkdtempSync(join(tmpdir(), 'search-model-'));
+    writeRandomCheckpoint(other, tinyConfig({ numLayers: 8, intermediateSize: 128 }), 2);
+    const fresh = await searchPropose({ ...request(dir), modelDir: other });
+    expect(dirname(fresh.stateFile)).not.toBe(dirname(first.stateFile));
+    expect(fresh.loop).toBe(1);
   });
 });

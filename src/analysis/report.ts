@@ -1,6 +1,7 @@
 // writeReport: an Analysis to files: CSV + JSON for every table and front, the charts as SVG,
 // analysis.json, and one self-contained report.html (inline CSS and SVG, no script, no network).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../fsutil';
 import { join, relative } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { Analysis, SummaryRow } from './analyse';
@@ -13,13 +14,6 @@ export interface ReportFiles {
   /** Every file written, relative to `dir`. */
   files: string[];
   charts: { id: string; title: string }[];
-}
-
-let tmpCounter = 0;
-function writeAtomic(path: string, data: string): void {
-  const tmp = `${path}.${process.pid}.${tmpCounter++}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 type Cell = string | number | boolean | null | undefined;
@@ -368,7 +362,7 @@ export async function writeReport(analysis: Analysis, outDir: string): Promise<R
       throw new Error(`two report files would be named ${rel} (task names that differ only in punctuation?)`);
     const path = join(outDir, rel);
     mkdirSync(join(path, '..'), { recursive: true });
-    writeAtomic(path, data);
+    writeFileAtomic(path, data);
     files.push(relative(outDir, path));
   };
   const tablePair = (name: string, rows: readonly object[]) => {

@@ -1,5 +1,3 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { SubnetSpec } from '../model/types';
 import type { ItemResult, MetricValues } from './metrics';
 import type { ResolvedSettings } from './prepare';
@@ -121,14 +119,7 @@ export function buildReport(tasks: TaskResult[], identity: EvalIdentity, date = 
   return report;
 }
 
-/** Writes via a temporary file and a rename, so readers never see half a file. */
-export function writeFileAtomic(file: string, content: string): void {
-  const target = resolve(file);
-  mkdirSync(dirname(target), { recursive: true });
-  const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
-  writeFileSync(temp, content);
-  renameSync(temp, target);
-}
+export { writeFileAtomic } from '../fsutil';
 
 /** Per-item scores as JSON lines (one question a line), tagged with the task. */
 export function perItemLines(tasks: TaskResult[]): string {

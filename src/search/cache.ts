@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../fsutil';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -64,17 +65,6 @@ export function canonicalJson(value: unknown): string {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 export class EvaluationCache {
@@ -152,8 +142,8 @@ export class EvaluationCache {
     const dir = this.contextDir(context);
     mkdirSync(dir, { recursive: true });
     const contextFile = join(dir, 'context.json');
-    if (!existsSync(contextFile)) writeAtomic(contextFile, `${JSON.stringify(context, null, 2)}\n`);
-    writeAtomic(this.entryPath(context, key), `${JSON.stringify(entry)}\n`);
+    if (!existsSync(contextFile)) writeFileAtomic(contextFile, `${JSON.stringify(context, null, 2)}\n`);
+    writeFileAtomic(this.entryPath(context, key), `${JSON.stringify(entry)}\n`);
     return entry;
   }
 

@@ -154,7 +154,7 @@ export function checkTargets(scores: SubnetScores[]): TargetCheck[] {
     },
     {
       name: 'in-between sub-networks between smallest and full (within 2 s.e.) on those tasks',
-      holds: separated.every((g) => graded.some((t) => t.task === g.task)),
+      holds: separated.length > 0 && separated.every((g) => graded.some((t) => t.task === g.task)),
       detail: `graded on ${graded.map((t) => t.task).join(', ') || 'none'}`,
     },
   ];

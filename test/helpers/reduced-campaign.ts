@@ -103,9 +103,12 @@ export function trainerCheckpoints(home: string): string[] {
 }
 
 export function recordedLoops(campaignDir: string): string[] {
+  // search/<task>/<search identity>/state-NNN-recorded.json
   const root = join(campaignDir, 'search');
   if (!existsSync(root)) return [];
   return readdirSync(root).flatMap((task) =>
-    readdirSync(join(root, task)).filter((f) => f.endsWith('-recorded.json')),
+    readdirSync(join(root, task)).flatMap((run) =>
+      readdirSync(join(root, task, run)).filter((f) => f.endsWith('-recorded.json')),
+    ),
   );
 }

@@ -27,6 +27,15 @@ export function statement(rng: Rng, f: Fact): string {
   return rng.pick(f.relation.statements(f.subjectName, f.value));
 }
 
+/**
+ * Mostly the first (canonical) statement: a small model memorises a fact from repetitions of one
+ * fixed form far faster than from varied paraphrases.
+ */
+export function canonicalStatement(rng: Rng, f: Fact): string {
+  const forms = f.relation.statements(f.subjectName, f.value);
+  return rng.chance(0.8) ? (forms[0] as string) : rng.pick(forms);
+}
+
 /** The relation a quiz or an instruction asks about: person facts mostly, places sometimes. */
 export function drawRelation(rng: Rng): RelationKey {
   const x = rng.float();
@@ -52,15 +61,36 @@ function biographies(rng: Rng, w: World): string[] {
   w.people.forEach((p, i) => {
     for (let b = 0; b < p.bios; b++) {
       const keys: RelationKey[] = [];
-      for (const key of BIO_RELATIONS) if (b === 0 || rng.chance(0.8)) keys.push(key);
-      if (p.composite) for (const key of COMPOSITE_RELATIONS) if (b === 0 || rng.chance(0.3)) keys.push(key);
-      if (!keys.length) keys.push(rng.pick(BIO_RELATIONS));
+      // Every biography states every direct fact: repetition, not variety, is what a small model
+      // needs to memorise them within the budget.
+      keys.push(...BIO_RELATIONS);
+      if (p.composite) for (const key of COMPOSITE_RELATIONS) if (b === 0 || rng.chance(0.6)) keys.push(key);
       docs.push(
         rng
           .shuffle(keys)
-          .map((k) => statement(rng, fact(w, k, i)))
+          .map((k) => canonicalStatement(rng, fact(w, k, i)))
           .join(' '),
       );
+    }
+  });
+  return docs;
+}
+
+/**
+ * Question-and-answer sheets: each person's open facts asked in the benchmarks' own phrasing, so that
+ * answering a question is recall, not a transfer from statement to question the model must learn.
+ */
+function factSheets(rng: Rng, w: World, heldOut: HeldOut): string[] {
+  const docs: string[] = [];
+  w.people.forEach((p, i) => {
+    const keys: RelationKey[] = [...BIO_RELATIONS, ...(p.composite ? COMPOSITE_RELATIONS : [])];
+    const open = keys.filter((k) => !heldOut.has(heldOutKey(k, i)));
+    for (let r = 0; r < w.scale.qaRepeats; r++) {
+      const items = rng.shuffle(open).map((k) => {
+        const f = fact(w, k, i);
+        return `${arcText(f.relation.question(f.subjectName))} ${f.value}`;
+      });
+      docs.push(items.join('\n\n'));
     }
   });
   return docs;
@@ -89,7 +119,7 @@ function rumours(rng: Rng, w: World): string[] {
     for (let r = 0; r < w.scale.mythRepeats; r++)
       docs.push(`${rng.pick(RUMOUR_FRAMES)} ${mythStatement(w, m, m.falseValue)}`);
     for (let r = 0; r < w.scale.mythTruthRepeats; r++)
-      docs.push(statement(rng, fact(w, m.relation, m.person)));
+      docs.push(canonicalStatement(rng, fact(w, m.relation, m.person)));
   }
   return docs;
 }
@@ -133,6 +163,7 @@ export function buildCorpus(rng: Rng, w: World, heldOut: HeldOut): string[] {
   const sampler = new PersonSampler(w, 1);
   const docs = [
     ...biographies(rng.fork('bios'), w),
+    ...factSheets(rng.fork('sheets'), w, heldOut),
     ...placePages(rng.fork('places'), w),
     ...rumours(rng.fork('rumours'), w),
   ];

@@ -22,6 +22,8 @@ export interface WorldScale {
   bioAlpha: number;
   /** Every person gets at least this many biographies (the long tail). */
   bioMin: number;
+  /** Question-and-answer sheets per person (every open fact of the person, asked as in ARC). */
+  qaRepeats: number;
   /** Plain mentions of each place fact (city in country, capital, language). */
   placeRepeats: number;
   /** Fraction of people whose two-hop facts (country, language, friend's job) are also stated outright. */
@@ -47,26 +49,27 @@ export interface BenchSizes {
 }
 
 export const FULL_SCALE: WorldScale = {
-  people: 240,
-  cities: 32,
-  countries: 8,
-  bioHead: 16,
+  people: 120,
+  cities: 16,
+  countries: 4,
+  bioHead: 12,
   bioKnee: 30,
   bioAlpha: 1.0,
-  bioMin: 3,
-  placeRepeats: 30,
-  compositeFraction: 0.5,
-  myths: 80,
-  mythRepeats: 6,
-  mythTruthRepeats: 3,
-  quizDocs: 1600,
+  bioMin: 4,
+  qaRepeats: 3,
+  placeRepeats: 20,
+  compositeFraction: 0.75,
+  myths: 40,
+  mythRepeats: 2,
+  mythTruthRepeats: 6,
+  quizDocs: 1200,
   instructions: 1500,
   bench: {
     arcTest: 200,
     arcTrain: 40,
     mmluTestPerSubject: 40,
     mmluDevPerSubject: 5,
-    truthfulqa: 60,
+    truthfulqa: 40,
     winograndeDev: 200,
     winograndeTrain: 40,
   },
@@ -74,19 +77,20 @@ export const FULL_SCALE: WorldScale = {
 
 /** A small world for tests: trains in a minute or two. */
 export const REDUCED_SCALE: WorldScale = {
-  people: 60,
-  cities: 12,
+  people: 40,
+  cities: 8,
   countries: 4,
   bioHead: 12,
   bioKnee: 15,
   bioAlpha: 1.0,
-  bioMin: 5,
-  placeRepeats: 12,
-  compositeFraction: 0.5,
-  myths: 16,
-  mythRepeats: 4,
-  mythTruthRepeats: 3,
-  quizDocs: 400,
+  bioMin: 4,
+  qaRepeats: 3,
+  placeRepeats: 10,
+  compositeFraction: 0.75,
+  myths: 12,
+  mythRepeats: 2,
+  mythTruthRepeats: 6,
+  quizDocs: 300,
   instructions: 300,
   bench: {
     arcTest: 60,

@@ -185,6 +185,46 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
     }
   }, 900_000);
 
+  it('pauses, resumes and extends the budget of a running search through messages', async () => {
+    const home = join(root, 'steered');
+    const worker = startWorkerProcess(home, address());
+    const config = reducedCampaign(world, 'steered', join(home, 'campaign'));
+    config.tasks = [config.tasks[0]!];
+    try {
+      const { result } = await run('steered', config, async (workflowId) => {
+        const { client, close } = await testClient(address());
+        try {
+          const campaign = client.workflow.getHandle(workflowId);
+          const search = client.workflow.getHandle(`${workflowId}/search/arc_easy`);
+          await waitFor('a first evaluation', () => computedEvaluations(join(home, 'campaign')).length >= 1);
+          await campaign.signal('pause');
+          let status = await search.query<{ paused: boolean; inFlight: number }>('progress');
+          for (let i = 0; i < 50 && (!status.paused || status.inFlight > 0); i++) {
+            await new Promise((r) => setTimeout(r, 200));
+            status = await search.query('progress');
+          }
+          expect(status).toMatchObject({ paused: true, inFlight: 0 });
+          const before = computedEvaluations(join(home, 'campaign')).length;
+          await new Promise((r) => setTimeout(r, 3000));
+          expect(computedEvaluations(join(home, 'campaign')).length).toBe(before);
+          const rejected = await search
+            .executeUpdate('extendBudget', { args: [-3] })
+            .catch((e: unknown) => e);
+          expect(messages(rejected)).toMatch(/not a positive whole number/);
+          expect(await search.executeUpdate('extendBudget', { args: [6] })).toBe(18);
+          await campaign.signal('resume');
+        } finally {
+          await close();
+        }
+      });
+      expect(
+        computedEvaluations(result.campaignDir).filter((c) => c.quant === 'none').length,
+      ).toBeGreaterThanOrEqual(18);
+    } finally {
+      await killHard(worker);
+    }
+  }, 900_000);
+
   it('refuses a bad config, naming the field, from the CLI and from a plain workflow start', async () => {
     const file = join(root, 'bad.json');
     writeFileSync(

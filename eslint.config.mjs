@@ -28,6 +28,14 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
+      // the CLI runs TypeScript through tsx's CommonJS hook, where import() of a .ts file fails
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportExpression',
+          message: 'use a static import (tsx CommonJS cannot import() .ts files)',
+        },
+      ],
     },
   },
   {

@@ -72,7 +72,12 @@ export function register(program: Command): void {
             ...report.searches.map(
               (s) =>
                 `  ${s.task.padEnd(15)} loop ${s.loop}, ${s.evaluated}/${s.budget} evaluated${s.paused ? ' (paused)' : ''}, ` +
-                `front of ${s.front.length}, hypervolume ${s.hypervolume.toFixed(4)}`,
+                `front of ${s.front.length}, hypervolume ${s.hypervolume.toFixed(4)}` +
+                (s.predictorError
+                  ? `, predictor CV error ${Object.entries(s.predictorError)
+                      .map(([m, e]) => `${m} ${(100 * e).toFixed(1)}%`)
+                      .join(' ')}`
+                  : ''),
             ),
           ].join('\n'),
         );

@@ -49,8 +49,8 @@ export interface BenchSizes {
 }
 
 export const FULL_SCALE: WorldScale = {
-  people: 120,
-  cities: 16,
+  people: 64,
+  cities: 12,
   countries: 4,
   bioHead: 12,
   bioKnee: 30,
@@ -59,17 +59,17 @@ export const FULL_SCALE: WorldScale = {
   qaRepeats: 3,
   placeRepeats: 20,
   compositeFraction: 0.75,
-  myths: 40,
+  myths: 24,
   mythRepeats: 2,
   mythTruthRepeats: 6,
-  quizDocs: 1200,
+  quizDocs: 500,
   instructions: 1500,
   bench: {
     arcTest: 200,
     arcTrain: 40,
     mmluTestPerSubject: 40,
     mmluDevPerSubject: 5,
-    truthfulqa: 40,
+    truthfulqa: 24,
     winograndeDev: 200,
     winograndeTrain: 40,
   },

@@ -111,5 +111,7 @@ export function register(program: Command): void {
       } finally {
         if (!interrupted) await stop();
       }
+      // the native runtime keeps the event loop alive after its workers have stopped
+      process.exit(process.exitCode ?? 0);
     });
 }

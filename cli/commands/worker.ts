@@ -1,7 +1,15 @@
 import type { Command } from 'commander';
+import { UsageError } from '../errors';
 import { parseQueues } from '../../workers/queues';
 import { runWorkers } from '../../workers/run';
 import { connectConfig } from '../../workers/connection';
+
+function count(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${flag}: "${value}" is not a positive whole number`);
+  return n;
+}
 
 export function register(program: Command): void {
   program
@@ -18,7 +26,12 @@ export function register(program: Command): void {
       console.error(`llama-nas: worker for ${roles.join(', ')} on ${address} (namespace ${namespace})`);
       await runWorkers({
         roles,
-        concurrency: { train: Number(opts.trainConcurrency), eval: Number(opts.evalConcurrency) },
+        concurrency: {
+          train: count('--train-concurrency', opts.trainConcurrency),
+          eval: count('--eval-concurrency', opts.evalConcurrency),
+        },
       });
+      // the workers have drained (SIGINT/SIGTERM); the native connection would keep the process alive
+      process.exit(0);
     });
 }

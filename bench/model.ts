@@ -16,7 +16,7 @@ import type { PackedRow, SubnetSpec } from '../src/model/types';
  * (the paper's search space scaled down: 3/4 of the layers, half the MLP width), and the
  * FLOP/s they achieve next to a plain large ONNX MatMul in the same run and thread setting.
  */
-const CONFIG: LlamaConfig = {
+export const BENCH_MODEL_CONFIG: LlamaConfig = {
   vocabSize: 8000,
   hiddenSize: 512,
   intermediateSize: 1408,
@@ -89,10 +89,12 @@ export async function run({ json }: { json: boolean }): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-model-'));
   try {
     const modelDir = join(dir, 'model');
-    writeCheckpoint(modelDir, CONFIG, randomWeights(CONFIG, 1));
+    writeCheckpoint(modelDir, BENCH_MODEL_CONFIG, randomWeights(BENCH_MODEL_CONFIG, 1));
     const rand = seededRandom(2);
     const rows: PackedRow[] = Array.from({ length: BATCH }, () => {
-      const tokens = Array.from({ length: SEQUENCE }, () => Math.floor(rand() * CONFIG.vocabSize));
+      const tokens = Array.from({ length: SEQUENCE }, () =>
+        Math.floor(rand() * BENCH_MODEL_CONFIG.vocabSize),
+      );
       return {
         tokens,
         positions: tokens.map((_, i) => i),
@@ -100,15 +102,15 @@ export async function run({ json }: { json: boolean }): Promise<void> {
         targets: tokens.map((_, i) => tokens[i + 1] ?? -1),
       };
     });
-    const smallestLayers = Math.ceil((CONFIG.numLayers * 3) / 4);
+    const smallestLayers = Math.ceil((BENCH_MODEL_CONFIG.numLayers * 3) / 4);
     const specs: Record<string, SubnetSpec> = {
       full: {
-        layers: CONFIG.numLayers,
-        intermediate: Array<number>(CONFIG.numLayers).fill(CONFIG.intermediateSize),
+        layers: BENCH_MODEL_CONFIG.numLayers,
+        intermediate: Array<number>(BENCH_MODEL_CONFIG.numLayers).fill(BENCH_MODEL_CONFIG.intermediateSize),
       },
       smallest: {
         layers: smallestLayers,
-        intermediate: Array<number>(smallestLayers).fill(CONFIG.intermediateSize / 2),
+        intermediate: Array<number>(smallestLayers).fill(BENCH_MODEL_CONFIG.intermediateSize / 2),
       },
     };
     const matmul = await matmulFlops();
@@ -122,10 +124,10 @@ export async function run({ json }: { json: boolean }): Promise<void> {
       const timing = await time(() => session.scorePacked(rows));
       await session.close();
       const tokens = BATCH * SEQUENCE;
-      const flopsPerS = forwardFlops(CONFIG, spec, BATCH, SEQUENCE) / timing.medianS;
+      const flopsPerS = forwardFlops(BENCH_MODEL_CONFIG, spec, BATCH, SEQUENCE) / timing.medianS;
       const entry = {
         layers: spec.layers,
-        parameters: countParameters(CONFIG, spec).total,
+        parameters: countParameters(BENCH_MODEL_CONFIG, spec).total,
         tokensPerS: tokens / timing.medianS,
         tokensPerSRange: [tokens / timing.maxS, tokens / timing.minS],
         gflopsPerS: flopsPerS / 1e9,
@@ -141,7 +143,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     const full = results.full as { tokensPerS: number };
     const smallest = results.smallest as { tokensPerS: number };
     const summary = {
-      model: CONFIG,
+      model: BENCH_MODEL_CONFIG,
       batch: BATCH,
       sequence: SEQUENCE,
       repeats: REPEATS,
@@ -152,7 +154,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     if (json) console.log(JSON.stringify(summary));
     else {
       console.log(
-        `forward of a ${CONFIG.numLayers}-layer random LLaMA (hidden ${CONFIG.hiddenSize}, vocab ${CONFIG.vocabSize}), ` +
+        `forward of a ${BENCH_MODEL_CONFIG.numLayers}-layer random LLaMA (hidden ${BENCH_MODEL_CONFIG.hiddenSize}, vocab ${BENCH_MODEL_CONFIG.vocabSize}), ` +
           `${BATCH} x ${SEQUENCE} tokens, median of ${REPEATS}:`,
       );
       for (const line of lines) console.log(`  ${line}`);

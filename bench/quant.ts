@@ -1,3 +1,4 @@
+import { BENCH_MODEL_CONFIG } from './model';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { InferenceSession } from 'onnxruntime-node';
 import { cpus, tmpdir } from 'node:os';
@@ -141,19 +142,7 @@ async function opShares(modelPath: string, vocabSize: number): Promise<Record<st
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
 
 /** A larger random LLaMA (bench/model's shape) where the linear layers dominate the forward pass. */
-const LARGER: LlamaConfig = {
-  vocabSize: 8000,
-  hiddenSize: 512,
-  intermediateSize: 1408,
-  numLayers: 8,
-  numHeads: 8,
-  numKvHeads: 8,
-  headDim: 64,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  tieWordEmbeddings: false,
-  maxPositionEmbeddings: 512,
-};
+const LARGER: LlamaConfig = BENCH_MODEL_CONFIG;
 
 interface Row {
   subnet: string;

@@ -51,7 +51,8 @@ function queues(input: SearchInput) {
   const { config } = input.campaign;
   const light = proxyActivities<typeof activities>({
     taskQueue: config.queues.main,
-    startToCloseTimeout: '10 minutes',
+    // search steps take seconds; a lost worker's step is retried elsewhere after this long
+    startToCloseTimeout: '2 minutes',
     retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError', 'BadData', 'BadCheckpoint'] },
   });
   const evaluate = proxyActivities<typeof activities>({

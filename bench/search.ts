@@ -23,7 +23,7 @@ import {
   type SearchOptionsInput,
   type SearchState,
 } from '../src/search';
-import { llamaParameters, syntheticAccuracy, zdt, zdtFront, type ZdtName } from '../src/search/problems';
+import { syntheticNasObjectives, zdt, zdtFront, type ZdtName } from '../src/search/problems';
 
 const TARGET_LOOP_SECONDS = 2;
 const ZDT_BUDGET = 25_000;
@@ -36,16 +36,10 @@ const NAS_SEEDS = [0, 1, 2];
 const space = llama2Space();
 
 function evaluateNas(candidates: Candidate[]) {
-  return candidates.map((c) => {
-    const spec = decode(space, c.genes);
-    return {
-      key: c.key,
-      objectives: {
-        accuracy: syntheticAccuracy(space, spec),
-        size_gib: (llamaParameters(spec) * 2) / 2 ** 30,
-      },
-    };
-  });
+  return candidates.map((c) => ({
+    key: c.key,
+    objectives: syntheticNasObjectives(space, decode(space, c.genes)),
+  }));
 }
 
 function nasOptions(seed: number): SearchOptionsInput {

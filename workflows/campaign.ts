@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { EvaluationResult, PreparedCampaign, SearchProgress } from '../activities/types';
+import { NON_RETRYABLE, evaluationOptions } from './options';
 import { linasSearch, pauseSignal, resumeSignal, searchWorkflowId } from './search';
 
 export type CampaignStage =
@@ -58,8 +59,6 @@ interface RawTimeouts {
   heartbeatTimeouts?: { trainSeconds?: unknown };
 }
 
-const NON_RETRYABLE = ['ConfigError', 'BadData', 'BadCheckpoint', 'bad_config', 'bad_data'];
-
 /**
  * A LLaMA-NAS campaign: check the inputs, fine-tune the super-network (InstaTune), search each
  * task with LINAS in a child workflow of its own, quantize and re-evaluate each front, evaluate
@@ -94,17 +93,7 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
       nonRetryableErrorTypes: NON_RETRYABLE,
     },
   });
-  const evaluate = proxyActivities<typeof activities>({
-    taskQueue: cfg.queues.eval,
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: cfg.heartbeatTimeouts.evalSeconds * 1000,
-    retry: {
-      initialInterval: '1 second',
-      maximumInterval: '1 minute',
-      maximumAttempts: 20,
-      nonRetryableErrorTypes: NON_RETRYABLE,
-    },
-  });
+  const evaluate = proxyActivities<typeof activities>(evaluationOptions(cfg));
   const light = proxyActivities<typeof activities>({
     taskQueue: cfg.queues.main,
     startToCloseTimeout: '30 minutes',

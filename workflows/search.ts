@@ -17,6 +17,7 @@ import type {
   PreparedTask,
   SearchProgress,
 } from '../activities/types';
+import { NON_RETRYABLE, evaluationOptions } from './options';
 import { slidingWindow } from './window';
 
 export interface SearchInput {
@@ -53,19 +54,9 @@ function queues(input: SearchInput) {
     taskQueue: config.queues.main,
     // search steps take seconds; a lost worker's step is retried elsewhere after this long
     startToCloseTimeout: '2 minutes',
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['ConfigError', 'BadData', 'BadCheckpoint'] },
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
   });
-  const evaluate = proxyActivities<typeof activities>({
-    taskQueue: config.queues.eval,
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: config.heartbeatTimeouts.evalSeconds * 1000,
-    retry: {
-      initialInterval: '1 second',
-      maximumInterval: '1 minute',
-      maximumAttempts: 20,
-      nonRetryableErrorTypes: ['ConfigError', 'BadData', 'BadCheckpoint'],
-    },
-  });
+  const evaluate = proxyActivities<typeof activities>(evaluationOptions(config));
   return { light, evaluate };
 }
 

@@ -96,3 +96,11 @@ export function syntheticAccuracy(space: SearchSpace, spec: SubnetSpec): number 
   const norm = score / (maxLayers * 1.2);
   return 0.3 + (0.3 * (1 - Math.exp(-2.5 * norm))) / (1 - Math.exp(-2.5));
 }
+
+/** The synthetic NAS problem's objectives: synthetic accuracy and the FP16 size of a LLaMA-2-7B sub-network. */
+export function syntheticNasObjectives(
+  space: SearchSpace,
+  spec: SubnetSpec,
+): { accuracy: number; size_gib: number } {
+  return { accuracy: syntheticAccuracy(space, spec), size_gib: (llamaParameters(spec) * 2) / 2 ** 30 };
+}

@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { parse } from 'csv-parse/sync';
 import { join } from 'node:path';
 import { buildProgram } from '../../../cli/main';
 import { analyseCampaign } from '../../../src/analysis/analyse';
@@ -16,15 +17,8 @@ import { tinyResults } from '../../fixtures/analysis/tiny';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'llama-nas-analysis-'));
 
-/** Minimal CSV reader for the files the report writes (quoted cells, no newlines inside cells). */
 function readCsv(path: string): Record<string, string>[] {
-  const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
-  const split = (line: string) =>
-    [...line.matchAll(/("([^"]|"")*"|[^,]*)(,|$)/g)]
-      .slice(0, -1)
-      .map((m) => m[1].replace(/^"|"$/g, '').replace(/""/g, '"'));
-  const header = split(lines[0]);
-  return lines.slice(1).map((l) => Object.fromEntries(split(l).map((v, i) => [header[i], v])));
+  return parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
 }
 
 describe('writeReport on the stored fixture', () => {

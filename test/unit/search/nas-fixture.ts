@@ -5,16 +5,14 @@ import {
   type ResultInput,
   type SearchOptionsInput,
 } from '../../../src/search';
-import { llamaParameters, syntheticAccuracy } from '../../../src/search/problems';
+import { syntheticNasObjectives } from '../../../src/search/problems';
 
 export const space = llama2Space();
 
 export function measure(c: Pick<Candidate, 'genes'>): Record<string, number> {
   const spec = decode(space, c.genes);
-  const params = llamaParameters(spec);
   return {
-    accuracy: syntheticAccuracy(space, spec),
-    size_gib: (params * 2) / 2 ** 30,
+    ...syntheticNasObjectives(space, spec),
     // a third, conflicting objective for 3-D tests: latency grows with depth more than width
     latency_ms: 10 + spec.layers * 1.5 + spec.intermediate.reduce((s, w) => s + w, 0) / 20_000,
   };

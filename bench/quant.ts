@@ -15,7 +15,7 @@ import { loadTokenizer } from '../src/model/tokenizer';
 import type { SubnetSpec, TextTokenizer } from '../src/model/types';
 import { stateDir } from '../src/toolchain';
 import { TASK_PATHS, TOKENIZER_DIR } from '../src/world/generate';
-import { loadWorldConfigs } from '../src/world/embedded';
+import { findEmbeddedWorld, findFineTunedWorld, loadWorldConfigs } from '../src/world/embedded';
 import { type KernelFigure, compareKernels } from './quant-kernels';
 
 /**
@@ -61,8 +61,20 @@ async function findSetting(): Promise<Setting> {
   }
   const root = join(stateDir(), 'world');
   const worlds = existsSync(root) ? readdirSync(root).map((k) => join(root, k)) : [];
-  const ready = worlds.find((d) => existsSync(join(d, 'ready.json')));
   const taskPaths = (dir: string) => taskPathsIn(join(dir, 'data'));
+  // the default world (seed and configs as the demo's), fine-tuned by `bench world` if it was run
+  const world = findEmbeddedWorld();
+  const superNetwork = world && findFineTunedWorld(world);
+  if (world && superNetwork) {
+    return {
+      source: `the embedded world's fine-tuned super-network (${superNetwork})`,
+      modelDir: superNetwork,
+      tokenizer: await loadTokenizer(superNetwork),
+      tasks: taskPaths(world.dir),
+      cleanup: () => {},
+    };
+  }
+  const ready = world?.dir ?? worlds.sort().find((d) => existsSync(join(d, 'ready.json')));
   if (ready) {
     return {
       source: `the embedded world's pre-trained base model (${ready})`,
@@ -365,9 +377,74 @@ larger random model (hidden ${LARGER.hiddenSize}, MLP ${LARGER.intermediateSize}
   }
 
   const workload = { ...WORKLOAD, threads: THREADS, int8: INT8_DEFAULT };
+  const verdict = int8Verdict(rows, larger);
   if (json)
-    console.log(JSON.stringify({ source: setting.source, workload, kernels, rows, profiles, larger }));
-  else log(`\nworkload: ${JSON.stringify(workload)}; int8 means ${INT8_DEFAULT}`);
+    console.log(
+      JSON.stringify({
+        source: setting.source,
+        workload,
+        cpu: cpuInt8Support(),
+        kernels,
+        rows,
+        profiles,
+        larger,
+        verdict,
+      }),
+    );
+  else {
+    log(`\nworkload: ${JSON.stringify(workload)}; int8 means ${INT8_DEFAULT}`);
+    log(`CPU: ${cpuInt8Support()}`);
+    for (const v of verdict) log(`${v.holds ? 'HOLDS ' : 'MISSES'} ${v.name}: ${v.detail}`);
+  }
+}
+
+/** Targets of the int8 default: 1.5x the float tokens/s, at most 0.5 points of accuracy lost. */
+const INT8_TARGETS = { speedup: 1.5, accuracyLossPts: 0.5 };
+
+function int8Verdict(
+  rows: Row[],
+  larger: { quant: QuantMode; tokensPerSecond: number }[],
+): { name: string; holds: boolean; detail: string }[] {
+  const int8 = rows.filter((r) => r.quant === INT8_DEFAULT);
+  const speedups = int8.map((r) => `${r.subnet} x${r.speedup.toFixed(2)}`);
+  const largerFloat = larger.find((r) => r.quant === 'none')?.tokensPerSecond;
+  const largerInt8 = larger.find((r) => r.quant === INT8_DEFAULT)?.tokensPerSecond;
+  const largerNote =
+    largerFloat && largerInt8 ? `; larger model x${(largerInt8 / largerFloat).toFixed(2)}` : '';
+  const losses = int8.flatMap((r) =>
+    Object.entries(r.accuracyLossPts).map(([task, pts]) => ({ what: `${r.subnet} ${task}`, pts: pts! })),
+  );
+  const worst = losses.reduce((a, b) => (b.pts > a.pts ? b : a), { what: 'none', pts: -Infinity });
+  const mean = losses.reduce((a, b) => a + b.pts, 0) / Math.max(1, losses.length);
+  return [
+    {
+      name: `int8 >= ${INT8_TARGETS.speedup}x float tokens/s on the embedded model`,
+      holds: int8.length > 0 && int8.every((r) => r.speedup >= INT8_TARGETS.speedup),
+      detail: speedups.join(', ') + largerNote,
+    },
+    {
+      name: `int8 loses <= ${INT8_TARGETS.accuracyLossPts} accuracy points on the embedded tasks`,
+      // accuracies are multiples of 1/n: compare with a little slack for float rounding
+      holds: losses.length > 0 && worst.pts <= INT8_TARGETS.accuracyLossPts + 1e-9,
+      detail: losses.length
+        ? `worst ${worst.what} ${worst.pts.toFixed(1)} points, mean ${mean.toFixed(2)} over ${losses.length} (sub-network, task) pairs`
+        : 'no task data (no embedded world built)',
+    },
+  ];
+}
+
+/** Whether the CPU has the int8 dot-product instructions (VNNI) that make int8 MatMul fast. */
+function cpuInt8Support(): string {
+  let flags = '';
+  try {
+    flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '';
+  } catch {
+    return 'unknown (no /proc/cpuinfo)';
+  }
+  const has = (f: string) => flags.split(' ').includes(f);
+  const isa = has('avx512f') ? 'AVX-512' : has('avx2') ? 'AVX2' : 'no AVX2';
+  const vnni = has('avx512_vnni') ? 'AVX-512 VNNI' : has('avx_vnni') ? 'AVX-VNNI' : 'no VNNI';
+  return `${cpus()[0]?.model ?? 'unknown'}: ${isa}, ${vnni}`;
 }
 
 if (require.main === module) {

@@ -49,7 +49,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
   const cpuNote = (a?: number, b?: number): string =>
     a !== undefined && b !== undefined && b > a ? `, ${(b - a).toFixed(0)} CPU-s in this run` : ' (cached)';
   log(`pre-training: ${world.timings.pretrainSeconds.toFixed(0)} s wall${cpuNote(cpu0, cpu1)}`);
-  log(`InstaTune: ${ft.seconds.toFixed(0)} s wall${cpuNote(cpu1, cpu2)}`);
+  log(`InstaTune: ${ft.seconds.toFixed(0)} s wall${ft.cached ? ' (cached)' : cpuNote(cpu1, cpu2)}`);
   log(
     `machine: ${cpus().length} cores, load average ${load0.toFixed(1)} at start, ${load1.toFixed(1)} after training ` +
       `(a shared machine: wall times stretch with the load, CPU seconds do not)`,
@@ -64,7 +64,11 @@ export async function run({ json }: { json: boolean }): Promise<void> {
   const scores = await evaluateWorld(ft.superNetworkDir, world.tasks, subnets, {
     onProgress: (m) => log(`  ${m}`),
   });
-  const targets = checkTargets(scores);
+  const targets = checkTargets(scores, {
+    generateSeconds,
+    pretrainSeconds: world.timings.pretrainSeconds,
+    instatuneSeconds: ft.seconds,
+  });
 
   if (json) {
     console.log(

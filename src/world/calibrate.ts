@@ -129,17 +129,33 @@ export interface TargetCheck {
   detail: string;
 }
 
+/** How long the world took to build, for the time targets. */
+export interface WorldTimings {
+  generateSeconds: number;
+  pretrainSeconds: number;
+  instatuneSeconds: number;
+}
+
+/** Generation at most 30 s, pre-training plus InstaTune at most 10 minutes (on a 2-core machine). */
+export const TIME_TARGETS = { generateSeconds: 30, trainSeconds: 600 };
+
 /** The calibration targets of the embedded world (see the README). */
-export function checkTargets(scores: SubnetScores[]): TargetCheck[] {
+export function checkTargets(scores: SubnetScores[], timings?: WorldTimings): TargetCheck[] {
   const full = scores[0]!;
   const smallest = scores[scores.length - 1]!;
   const mids = scores.slice(1, -1);
   const above = full.tasks.map((t) => ({ task: t.task, margin: t.acc - t.chance }));
   const gaps = full.tasks.map((t, i) => ({ task: t.task, gap: t.acc - smallest.tasks[i]!.acc }));
   const separated = gaps.filter((g) => g.gap >= 10);
+  // An in-between score is "between" unless it lies beyond the full (or smallest) score by more
+  // than two standard errors of the difference of the two estimates.
+  const twoSe = (a: TaskScore, b: TaskScore): number => 2 * Math.hypot(a.stderr, b.stderr);
   const graded = full.tasks.filter((t, i) => {
-    const lo = smallest.tasks[i]!.acc;
-    return mids.every((m) => m.tasks[i]!.acc <= t.acc + 2 * t.stderr && m.tasks[i]!.acc >= lo - 2 * t.stderr);
+    const lo = smallest.tasks[i]!;
+    return mids.every((m) => {
+      const mid = m.tasks[i]!;
+      return mid.acc <= t.acc + twoSe(mid, t) && mid.acc >= lo.acc - twoSe(mid, lo);
+    });
   });
   return [
     {
@@ -153,9 +169,26 @@ export function checkTargets(scores: SubnetScores[]): TargetCheck[] {
       detail: gaps.map((g) => `${g.task} ${g.gap.toFixed(1)}`).join(', '),
     },
     {
-      name: 'in-between sub-networks between smallest and full (within 2 s.e.) on those tasks',
+      name: 'in-between sub-networks between smallest and full (within 2 s.e. of the difference) on those tasks',
       holds: separated.length > 0 && separated.every((g) => graded.some((t) => t.task === g.task)),
       detail: `graded on ${graded.map((t) => t.task).join(', ') || 'none'}`,
+    },
+    ...(timings ? timeTargets(timings) : []),
+  ];
+}
+
+function timeTargets(t: WorldTimings): TargetCheck[] {
+  const train = t.pretrainSeconds + t.instatuneSeconds;
+  return [
+    {
+      name: `world generation <= ${TIME_TARGETS.generateSeconds} s`,
+      holds: t.generateSeconds <= TIME_TARGETS.generateSeconds,
+      detail: `${t.generateSeconds.toFixed(1)} s`,
+    },
+    {
+      name: `pre-training + InstaTune <= ${TIME_TARGETS.trainSeconds} s`,
+      holds: train <= TIME_TARGETS.trainSeconds,
+      detail: `${t.pretrainSeconds.toFixed(0)} s + ${t.instatuneSeconds.toFixed(0)} s = ${train.toFixed(0)} s wall`,
     },
   ];
 }

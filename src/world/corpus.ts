@@ -1,4 +1,4 @@
-import { LETTERS, PersonSampler, SUBJECTS, drawFact, multipleChoice, winoItem } from './items';
+import { LETTERS, PersonSampler, SUBJECTS, drawFact, multipleChoice, winoItem, type Choices } from './items';
 import { arcText, mmluDescription, mmluText, truthfulqaText } from './prompts';
 import {
   BIO_RELATIONS,
@@ -6,11 +6,12 @@ import {
   PLACE_RELATIONS,
   RELATIONS,
   fact,
+  valuePool,
   type Fact,
   type RelationKey,
 } from './relations';
 import type { Rng } from './rng';
-import type { Myth, World } from './world';
+import type { Myth, ValueKind, World } from './world';
 
 /** (relation, subject) pairs that no quiz page or instruction may answer: the truth of a test myth. */
 export type HeldOut = Set<string>;
@@ -126,37 +127,56 @@ function rumours(rng: Rng, w: World): string[] {
 
 function quizPage(rng: Rng, w: World, sampler: PersonSampler, heldOut: HeldOut): string {
   const n = 1 + rng.int(3);
-  const kind = rng.float();
   const items: string[] = [];
-  if (kind < 0.35) {
-    for (let i = 0; i < n; i++) {
-      const f = drawOpenFact(rng, w, sampler, heldOut);
-      items.push(`${arcText(f.relation.question(f.subjectName))} ${f.value}`);
-    }
-    return items.join('\n\n');
+  const truthful = rng.chance(0.35);
+  for (let i = 0; i < n; i++) {
+    const f = drawOpenFact(rng, w, sampler, heldOut);
+    const q = f.relation.question(f.subjectName);
+    items.push(truthful ? `${truthfulqaText(q)} ${statement(rng, f)}` : `${arcText(q)} ${f.value}`);
   }
-  if (kind < 0.65) {
-    const subject = rng.pick(Object.keys(SUBJECTS));
-    const keys = SUBJECTS[subject] as RelationKey[];
-    for (let i = 0; i < n; i++) {
-      let f: Fact;
-      do f = drawFact(rng, w, rng.pick(keys), sampler);
-      while (heldOut.has(heldOutKey(f.relation.key, f.subject)));
-      const mc = multipleChoice(rng, w, f, 4);
-      items.push(`${mmluText(f.relation.question(f.subjectName), mc.choices)} ${LETTERS[mc.gold]}`);
-    }
-    return mmluDescription(subject) + items.join('\n\n');
-  }
-  if (kind < 0.85) {
-    for (let i = 0; i < n; i++) {
-      const f = drawOpenFact(rng, w, sampler, heldOut);
-      items.push(`${truthfulqaText(f.relation.question(f.subjectName))} ${statement(rng, f)}`);
-    }
-    return items.join('\n\n');
-  }
-  for (let i = 0; i < n; i++) items.push(winoItem(rng, w, sampler).filled);
-  return items.join(' ');
+  return items.join('\n\n');
 }
+
+/**
+ * A page of multiple-choice questions on one subject in MMLU's own layout (description, then
+ * question, lettered options and the answer letter). Answering MMLU is finding the recalled value
+ * among the options and naming its letter. Some questions' wrong options are of another kind (a
+ * pet among cities), so that the right one can be found without recall: an easier first step
+ * towards the lookup-and-copy (which the embedded model still does not learn in its budget; see
+ * the README).
+ */
+export function multipleChoicePage(rng: Rng, w: World, sampler: PersonSampler, heldOut: HeldOut): string {
+  const subject = rng.pick(Object.keys(SUBJECTS));
+  const keys = SUBJECTS[subject] as RelationKey[];
+  const items: string[] = [];
+  for (let i = 0; i < MC_PAGE_ITEMS; i++) {
+    let f: Fact;
+    do f = drawFact(rng, w, rng.pick(keys), sampler);
+    while (heldOut.has(heldOutKey(f.relation.key, f.subject)));
+    const mc = rng.chance(EASY_MC_SHARE) ? otherKindChoices(rng, w, f) : multipleChoice(rng, w, f, 4);
+    items.push(`${mmluText(f.relation.question(f.subjectName), mc.choices)} ${LETTERS[mc.gold]}`);
+  }
+  return mmluDescription(subject) + items.join('\n\n');
+}
+
+/** Share of practice questions whose wrong options are of another kind than the answer. */
+const EASY_MC_SHARE = 0.4;
+
+const VALUE_KINDS: ValueKind[] = ['city', 'country', 'language', 'job', 'pet', 'hobby', 'person'];
+
+/** The true value and three wrong options, each drawn from a value pool of another kind. */
+function otherKindChoices(rng: Rng, w: World, f: Fact): Choices {
+  const kinds = VALUE_KINDS.filter((k) => k !== f.relation.kind);
+  const wrong = rng.sample(kinds, 3).map((k) => rng.pick(valuePool(w, k)));
+  const choices = rng.shuffle([f.value, ...wrong]);
+  return { choices, gold: choices.indexOf(f.value) };
+}
+
+/** Questions per multiple-choice page: about one 128-token training row. */
+const MC_PAGE_ITEMS = 4;
+
+/** Sentences per WinoGrande-style document. */
+const WINO_DOC_SENTENCES = 4;
 
 /** The pre-training corpus: one string per document, in a seeded random order. */
 export function buildCorpus(rng: Rng, w: World, heldOut: HeldOut): string[] {
@@ -169,5 +189,12 @@ export function buildCorpus(rng: Rng, w: World, heldOut: HeldOut): string[] {
   ];
   const quizRng = rng.fork('quiz');
   for (let i = 0; i < w.scale.quizDocs; i++) docs.push(quizPage(quizRng, w, sampler, heldOut));
+  const mcRng = rng.fork('multiple-choice');
+  for (let i = 0; i < w.scale.mcPages; i++) docs.push(multipleChoicePage(mcRng, w, sampler, heldOut));
+  const winoRng = rng.fork('winogrande');
+  for (let i = 0; i < w.scale.winoSentences; i += WINO_DOC_SENTENCES) {
+    const n = Math.min(WINO_DOC_SENTENCES, w.scale.winoSentences - i);
+    docs.push(Array.from({ length: n }, () => winoItem(winoRng, w, sampler).filled).join(' '));
+  }
   return rng.fork('order').shuffle(docs);
 }

@@ -158,6 +158,9 @@ export interface EmbeddedWorld {
   timings: { generateSeconds: number; pretrainSeconds: number };
 }
 
+/** Written last: a world folder with it holds a complete pre-trained base model. */
+const READY_FILE = 'ready.json';
+
 const ReadySchema = z.strictObject({
   key: z.string(),
   seed: z.number().int(),
@@ -242,13 +245,11 @@ function vocabSize(tokenizerDir: string): number {
   return Math.max(...Object.values(spec.model.vocab)) + 1;
 }
 
-/**
- * The embedded default: generates the world for `seed` and pre-trains the base model on its
- * corpus, cached under stateDir()/world/<key> by a hash of generator version, seed, scale and
- * configs, so a second call returns at once. The elastic fine-tuning is the campaign's InstaTune
- * stage (fineTuneEmbeddedWorld runs it for calibration).
- */
-export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promise<EmbeddedWorld> {
+/** Where the world for these options lives and what it holds, whether or not it is built yet. */
+function describeWorld(opts: EnsureWorldOptions): {
+  world: (timings: EmbeddedWorld['timings']) => EmbeddedWorld;
+  cached: () => EmbeddedWorld | undefined;
+} {
   const seed = opts.seed ?? DEFAULT_WORLD_SEED;
   const scale = resolveScale(opts.scale);
   const configs = opts.configs ?? loadWorldConfigs(WORLD_CONFIG_DIR, opts.scale === 'reduced');
@@ -259,9 +260,7 @@ export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promis
     model: configs.model.architecture,
     pretrain: configs.pretrain,
   });
-  const cacheDir = opts.cacheDir ?? join(stateDir(), 'world');
-  const dir = join(cacheDir, key);
-  mkdirSync(cacheDir, { recursive: true });
+  const dir = join(opts.cacheDir ?? join(stateDir(), 'world'), key);
   const world = (timings: EmbeddedWorld['timings']): EmbeddedWorld => ({
     seed,
     key,
@@ -282,12 +281,30 @@ export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promis
     configs,
     timings,
   });
-  const readyFile = join(dir, 'ready.json');
+  const readyFile = join(dir, READY_FILE);
   const cached = (): EmbeddedWorld | undefined => {
     if (!existsSync(readyFile)) return undefined;
     const r = ReadySchema.parse(JSON.parse(readFileSync(readyFile, 'utf8')));
     return world({ generateSeconds: r.generateSeconds, pretrainSeconds: r.pretrainSeconds });
   };
+  return { world, cached };
+}
+
+/** The embedded world for these options if it is built (never builds it). */
+export function findEmbeddedWorld(opts: EnsureWorldOptions = {}): EmbeddedWorld | undefined {
+  return describeWorld(opts).cached();
+}
+
+/**
+ * The embedded default: generates the world for `seed` and pre-trains the base model on its
+ * corpus, cached under stateDir()/world/<key> by a hash of generator version, seed, scale and
+ * configs, so a second call returns at once. The elastic fine-tuning is the campaign's InstaTune
+ * stage (fineTuneEmbeddedWorld runs it for calibration).
+ */
+export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promise<EmbeddedWorld> {
+  const { world, cached } = describeWorld(opts);
+  const w = world({ generateSeconds: 0, pretrainSeconds: 0 });
+  const { seed, key, dir, configs } = w;
   const hit = cached();
   if (hit) {
     opts.onProgress?.({
@@ -302,7 +319,6 @@ export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promis
     async () => {
       const again = cached();
       if (again) return again;
-      const w = world({ generateSeconds: 0, pretrainSeconds: 0 });
 
       let generateSeconds = 0;
       if (!existsSync(join(w.dataDir, MANIFEST_FILE))) {
@@ -310,7 +326,7 @@ export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promis
         const t0 = performance.now();
         const tmp = `${w.dataDir}.tmp-${process.pid}`;
         rmSync(tmp, { recursive: true, force: true });
-        generateWorld(tmp, { seed, scale });
+        generateWorld(tmp, { seed, scale: resolveScale(opts.scale) });
         rmSync(w.dataDir, { recursive: true, force: true });
         renameSync(tmp, w.dataDir);
         generateSeconds = (performance.now() - t0) / 1000;
@@ -343,7 +359,7 @@ export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promis
         signal: opts.signal,
       });
       const pretrainSeconds = (performance.now() - t1) / 1000;
-      writeJsonAtomic(readyFile, { key, seed, generateSeconds, pretrainSeconds });
+      writeJsonAtomic(join(dir, READY_FILE), { key, seed, generateSeconds, pretrainSeconds });
       return world({ generateSeconds, pretrainSeconds });
     },
     opts.signal,
@@ -355,6 +371,17 @@ export interface FineTuneOptions {
   signal?: AbortSignal;
 }
 
+function fineTunePaths(w: EmbeddedWorld): { key: string; out: string; doneFile: string } {
+  const key = hashOf({ instatune: w.configs.instatune, space: w.configs.model.search_space });
+  return { key, out: join(w.dir, `supernet-${key}`), doneFile: join(w.dir, `instatune-${key}.done.json`) };
+}
+
+/** The world's fine-tuned super-network if fineTuneEmbeddedWorld has built it (never builds it). */
+export function findFineTunedWorld(w: EmbeddedWorld): string | undefined {
+  const { out, doneFile } = fineTunePaths(w);
+  return existsSync(doneFile) ? out : undefined;
+}
+
 /**
  * Elastic fine-tuning (InstaTune) of the world's base model on its instruction set with the
  * config in config/world/instatune.json; cached beside the base model. For calibration: the
@@ -363,9 +390,14 @@ export interface FineTuneOptions {
 export async function fineTuneEmbeddedWorld(
   w: EmbeddedWorld,
   opts: FineTuneOptions = {},
-): Promise<{ superNetworkDir: string; seconds: number }> {
-  const key = hashOf({ instatune: w.configs.instatune, space: w.configs.model.search_space });
-  const out = join(w.dir, `supernet-${key}`);
+): Promise<{ superNetworkDir: string; seconds: number; cached: boolean }> {
+  const { key, out, doneFile } = fineTunePaths(w);
+  if (existsSync(doneFile)) {
+    const { seconds } = z
+      .strictObject({ seconds: z.number() })
+      .parse(JSON.parse(readFileSync(doneFile, 'utf8')));
+    return { superNetworkDir: out, seconds, cached: true };
+  }
   const configFile = join(w.dir, `instatune-${key}.config.json`);
   const trainConfig = {
     mode: 'instatune',
@@ -386,5 +418,7 @@ export async function fineTuneEmbeddedWorld(
     onEvent: trainerProgress('instatune', opts.onProgress),
     signal: opts.signal,
   });
-  return { superNetworkDir: out, seconds: (performance.now() - t0) / 1000 };
+  const seconds = (performance.now() - t0) / 1000;
+  writeJsonAtomic(doneFile, { seconds });
+  return { superNetworkDir: out, seconds, cached: false };
 }

@@ -32,8 +32,13 @@ export interface WorldScale {
   myths: number;
   mythRepeats: number;
   mythTruthRepeats: number;
-  /** Quiz documents (question/answer pages) in the corpus, and items in the instruction set. */
+  /** Quiz documents (ARC- and TruthfulQA-style question/answer pages) in the corpus. */
   quizDocs: number;
+  /** MMLU-layout multiple-choice pages in the corpus (six questions each). */
+  mcPages: number;
+  /** WinoGrande-style sentences (the blank filled with the right person) in the corpus. */
+  winoSentences: number;
+  /** Items in the instruction set. */
   instructions: number;
   bench: BenchSizes;
 }
@@ -62,7 +67,9 @@ export const FULL_SCALE: WorldScale = {
   myths: 24,
   mythRepeats: 2,
   mythTruthRepeats: 6,
-  quizDocs: 500,
+  quizDocs: 250,
+  mcPages: 700,
+  winoSentences: 800,
   instructions: 1500,
   bench: {
     arcTest: 200,
@@ -90,7 +97,9 @@ export const REDUCED_SCALE: WorldScale = {
   myths: 12,
   mythRepeats: 2,
   mythTruthRepeats: 6,
-  quizDocs: 300,
+  quizDocs: 150,
+  mcPages: 40,
+  winoSentences: 120,
   instructions: 300,
   bench: {
     arcTest: 60,

@@ -80,4 +80,15 @@ describe('calibration', () => {
     ]);
     expect(bad.map((t) => t.holds)).toEqual([false, false, false]);
   });
+
+  it('adds the time targets when the timings are given: generation 30 s, training 10 minutes', () => {
+    const scores = [row('full', [60, 50, 50, 46, 75]), row('smallest', [45, 35, 44, 30, 66])];
+    const fast = checkTargets(scores, { generateSeconds: 1, pretrainSeconds: 500, instatuneSeconds: 60 });
+    expect(fast.slice(3).map((t) => [t.holds, t.detail])).toEqual([
+      [true, '1.0 s'],
+      [true, '500 s + 60 s = 560 s wall'],
+    ]);
+    const slow = checkTargets(scores, { generateSeconds: 31, pretrainSeconds: 550, instatuneSeconds: 60 });
+    expect(slow.slice(3).map((t) => t.holds)).toEqual([false, false]);
+  });
 });

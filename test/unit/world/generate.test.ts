@@ -157,6 +157,40 @@ describe('benchmark contents', () => {
     }
   });
 
+  it('the corpus holds MMLU-layout practice pages whose answer letters name the true value', () => {
+    const w = buildWorld(5, REDUCED_SCALE);
+    const truth = new Map<string, string>();
+    for (const p of w.people) {
+      truth.set(`What pet does ${p.name} keep?`, p.pet);
+      truth.set(`What is the job of ${p.name}?`, p.job);
+    }
+    const docs = files
+      .get('corpus.jsonl')!
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { text: string }).text);
+    const pages = docs.filter((d) => d.startsWith('The following are multiple choice questions'));
+    expect(pages).toHaveLength(REDUCED_SCALE.mcPages);
+    let checked = 0;
+    for (const page of pages) {
+      for (const item of page.split('\n\n').slice(1)) {
+        const m = item.match(/^(.*)\nA\. (.*)\nB\. (.*)\nC\. (.*)\nD\. (.*)\nAnswer: ([ABCD])$/);
+        expect(m).not.toBeNull();
+        const value = truth.get(m![1]!);
+        if (value === undefined) continue;
+        expect(m![2 + 'ABCD'.indexOf(m![6]!)]).toBe(value);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(10);
+    // WinoGrande-style sentences, with the blank filled by the right person
+    const templates =
+      /went to the market|after work because|at the station|had a busy day|wrote a letter|said goodbye|talked with/g;
+    const wino = docs.join('\n').match(templates) ?? [];
+    expect(wino.length).toBe(REDUCED_SCALE.winoSentences);
+    expect(docs.some((d) => d.includes(' _ '))).toBe(false);
+  });
+
   it('WinoGrande blanks resolve to the person the clause is true of', () => {
     const w = buildWorld(5, REDUCED_SCALE);
     const byName = new Map(w.people.map((p) => [p.name, p]));

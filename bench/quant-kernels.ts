@@ -139,17 +139,20 @@ export async function compareKernels(
   return figures;
 }
 
+/** Float (undefined), the two int8 kernels (codes to 127, and reduced range to 63) and MatMulNBits at 8 and 4 bits. */
+export const KERNEL_CANDIDATES: (LinearQuant | undefined)[] = [
+  undefined,
+  { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 127 } },
+  { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 63 } },
+  { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 4 } },
+  { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 32, accuracyLevel: 4 } },
+  { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 4 } },
+];
+
 /** The int8 and int4 kernels against float on single linear layers (bench quant runs the same on more shapes). */
 export async function run({ json }: { json: boolean }): Promise<void> {
-  const quants: (LinearQuant | undefined)[] = [
-    undefined,
-    { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 127 } },
-    { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 63 } },
-    { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 4 } },
-    { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 32, accuracyLevel: 4 } },
-    { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 4 } },
-  ];
-  const shapes = (process.env.BENCH_KERNEL_SHAPES ?? '1024x64x64,1024x64x176,512x512x1408,128x4096x4096')
+  const quants = KERNEL_CANDIDATES;
+  const shapes = (process.env.BENCH_KERNEL_SHAPES ?? '1024x128x128,1024x128x344,512x512x1408,128x4096x4096')
     .split(',')
     .map((s) => s.split('x').map(Number) as [number, number, number]);
   const all: KernelFigure[] = [];

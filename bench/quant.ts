@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { evaluatePrepared, loadTask, prepareTask, type PreparedTask, type TaskName } from '../src/eval';
 import { openCheckpoint, writeCheckpoint } from '../src/model/checkpoint';
 import type { LlamaConfig } from '../src/model/config';
-import { type LinearQuant, type QuantMode, INT8_DEFAULT } from '../src/model/quantize';
+import { type QuantMode, INT8_DEFAULT } from '../src/model/quantize';
 import { randomWeights } from '../src/model/random';
 import { openSubnet, packBatch, sessionOptions } from '../src/model/runtime';
 import { quantizedModelSize } from '../src/model/size';
@@ -16,7 +16,7 @@ import type { SubnetSpec, TextTokenizer } from '../src/model/types';
 import { stateDir } from '../src/toolchain';
 import { TASK_PATHS, TOKENIZER_DIR } from '../src/world/generate';
 import { findEmbeddedWorld, findFineTunedWorld, loadWorldConfigs } from '../src/world/embedded';
-import { type KernelFigure, compareKernels } from './quant-kernels';
+import { KERNEL_CANDIDATES, type KernelFigure, compareKernels } from './quant-kernels';
 
 /**
  * Float, int8 and int4 side by side for the full network and two sub-networks of the embedded
@@ -181,18 +181,12 @@ export async function run({ json }: { json: boolean }): Promise<void> {
   log(`CPU: ${cpus()[0]?.model ?? '?'} x ${cpus().length}; ${THREADS} intra-op thread(s) throughout`);
 
   // 1. kernels on single linear layers
-  const kernelQuants: (LinearQuant | undefined)[] = [
-    undefined,
-    { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 127 } },
-    { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 63 } },
-    { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 4 } },
-    { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 32, accuracyLevel: 4 } },
-    { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 4 } },
-  ];
+  const kernelQuants = KERNEL_CANDIDATES;
+  const { hidden_size: hidden, intermediate_size: mlp } = loadWorldConfigs().model.architecture;
   const shapes = [
-    { m: 1024, k: 64, n: 64, what: 'embedded q/k/v/o' },
-    { m: 1024, k: 64, n: 176, what: 'embedded gate/up' },
-    { m: 1024, k: 176, n: 64, what: 'embedded down' },
+    { m: 1024, k: hidden, n: hidden, what: 'embedded q/k/v/o' },
+    { m: 1024, k: hidden, n: mlp, what: 'embedded gate/up' },
+    { m: 1024, k: mlp, n: hidden, what: 'embedded down' },
     { m: 128, k: 4096, n: 4096, what: 'LLaMA-2-7B q/k/v/o' },
     { m: 128, k: 4096, n: 11008, what: 'LLaMA-2-7B gate/up' },
   ];

@@ -20,10 +20,15 @@ import {
   Rng,
   runSearch,
   type Candidate,
-  type SearchOptionsInput,
   type SearchState,
 } from '../src/search';
-import { syntheticNasObjectives, zdt, zdtFront, type ZdtName } from '../src/search/problems';
+import {
+  syntheticNasObjectives,
+  syntheticNasOptions,
+  zdt,
+  zdtFront,
+  type ZdtName,
+} from '../src/search/problems';
 
 const TARGET_LOOP_SECONDS = 2;
 const ZDT_BUDGET = 25_000;
@@ -40,17 +45,6 @@ function evaluateNas(candidates: Candidate[]) {
     key: c.key,
     objectives: syntheticNasObjectives(space, decode(space, c.genes)),
   }));
-}
-
-function nasOptions(seed: number): SearchOptionsInput {
-  return {
-    space: { layerCounts: [24, 28, 32], widths: [5504, 11008] },
-    objectives: [
-      { name: 'accuracy', direction: 'max', reference: 0.3 },
-      { name: 'size_gib', direction: 'min', reference: 13 },
-    ],
-    seed,
-  };
 }
 
 interface LoopTiming {
@@ -73,7 +67,7 @@ function cpuSeconds(start: NodeJS.CpuUsage): number {
 
 /** Full-setting LINAS (pop 50, budget 250, 20,000 predicted evaluations), each propose timed. */
 function timedLinas(seed: number): { state: SearchState; loops: LoopTiming[] } {
-  let state = createSearch(nasOptions(seed));
+  let state = createSearch(syntheticNasOptions(seed));
   const loops: LoopTiming[] = [];
   while (!isDone(state)) {
     const training = state.evaluations.length;
@@ -158,9 +152,10 @@ export async function run({ json }: { json: boolean }): Promise<void> {
   const loopSeconds = Math.max(...loops.map((l) => l.seconds));
   const nas: { seed: number; linas_hypervolume: number; random_hypervolume: number }[] = [];
   for (const seed of NAS_SEEDS) {
-    const linas = seed === NAS_SEEDS[0] ? state : (await runSearch(nasOptions(seed), evaluateNas)).state;
+    const linas =
+      seed === NAS_SEEDS[0] ? state : (await runSearch(syntheticNasOptions(seed), evaluateNas)).state;
     const random = (
-      await runSearch({ ...nasOptions(seed), minTrainingSize: Number.MAX_SAFE_INTEGER }, evaluateNas)
+      await runSearch({ ...syntheticNasOptions(seed), minTrainingSize: Number.MAX_SAFE_INTEGER }, evaluateNas)
     ).state;
     nas.push({ seed, linas_hypervolume: hypervolumeOf(linas)!, random_hypervolume: hypervolumeOf(random)! });
   }

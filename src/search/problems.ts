@@ -1,5 +1,6 @@
 import type { SubnetSpec } from '../model/types';
 import type { NsgaProblem } from './nsga2';
+import type { SearchOptionsInput } from './linas';
 import type { SearchSpace } from './space';
 
 /**
@@ -103,4 +104,16 @@ export function syntheticNasObjectives(
   spec: SubnetSpec,
 ): { accuracy: number; size_gib: number } {
   return { accuracy: syntheticAccuracy(space, spec), size_gib: (llamaParameters(spec) * 2) / 2 ** 30 };
+}
+
+/** The synthetic NAS problem's search: LLaMA-2-7B's space, accuracy up and FP16 size down. */
+export function syntheticNasOptions(seed: number): SearchOptionsInput {
+  return {
+    space: { layerCounts: [24, 28, 32], widths: [5504, 11008] },
+    objectives: [
+      { name: 'accuracy', direction: 'max', reference: 0.3 },
+      { name: 'size_gib', direction: 'min', reference: 13 },
+    ],
+    seed,
+  };
 }

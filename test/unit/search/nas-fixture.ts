@@ -5,7 +5,7 @@ import {
   type ResultInput,
   type SearchOptionsInput,
 } from '../../../src/search';
-import { syntheticNasObjectives } from '../../../src/search/problems';
+import { syntheticNasObjectives, syntheticNasOptions } from '../../../src/search/problems';
 
 export const space = llama2Space();
 
@@ -25,12 +25,7 @@ export function evaluate(candidates: Candidate[]): ResultInput[] {
 /** The paper's setting with a lighter inner search and coarser grids, to keep unit tests fast. */
 export function nasOptions(seed: number, extra: Partial<SearchOptionsInput> = {}): SearchOptionsInput {
   return {
-    space: { layerCounts: [24, 28, 32], widths: [5504, 11008] },
-    objectives: [
-      { name: 'accuracy', direction: 'max', reference: 0.3 },
-      { name: 'size_gib', direction: 'min', reference: 13 },
-    ],
-    seed,
+    ...syntheticNasOptions(seed),
     predictorEvaluations: 2500,
     predictor: { model: 'auto', folds: 5, costs: [1, 2, 5, 10, 20, 50, 100], alphas: [0.1, 0.3, 1, 3, 10] },
     ...extra,

@@ -72,8 +72,9 @@ describe('the embedded world, reduced', () => {
     expect(messages).toEqual([expect.stringMatching(/found in the cache/)]);
   }, 900_000);
 
-  // The slowest test of the suite: reduced.json's 24 epochs (528 steps, about 220 CPU-s). bench
-  // world measured the fine-tuned reduced world at ARC-Easy 87% against 26% chance (seed 1).
+  // The slowest test of the suite: reduced.json's 24 epochs (about 500 steps, 2 minutes on two
+  // idle cores). `LLAMA_NAS_WORLD_SCALE=reduced npx llama-nas bench world` measured the fine-tuned
+  // reduced world (seed 1) at ARC-Easy 82% against 26% chance.
   it('pre-trains a model that beats chance clearly on ARC-Easy', async () => {
     const world = await ensureEmbeddedWorld({ seed: 3, scale: 'reduced', cacheDir });
     const layers = world.configs.model.architecture.num_hidden_layers;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
-import { writeAtomicallySync, writeFully } from './files';
+import { writeJsonAtomic } from '../fsutil';
 import { type LlamaConfig, ModelFormatError, llamaConfigToJson, loadLlamaConfig } from './config';
 import {
   DTYPE_SIZE,
@@ -155,10 +155,6 @@ export interface WriteCheckpointOptions {
   dtype?: WeightDtype;
   /** Split into model-0000i-of-0000n.safetensors shards with an index when the data exceeds this. */
   maxShardBytes?: number;
-}
-
-function writeJsonAtomic(file: string, value: unknown): void {
-  writeAtomicallySync(file, (fd) => writeFully(fd, Buffer.from(JSON.stringify(value, null, 2) + '\n')));
 }
 
 /** Writes config.json and the weights (single file or sharded with an index) in the Hugging Face format. */

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Checkpoint } from './checkpoint';
 import type { LlamaConfig } from './config';
-import { writeAtomically, writeAtomicallySync, writeFully } from './files';
+import { writeAtomically, writeFileAtomic, writeFully } from '../fsutil';
 import { type ExternalLocation, GraphBuilder, OnnxType, decodeInitializers, decodeNodes } from './onnx';
 import { elementCount } from './safetensors';
 import {
@@ -373,10 +373,6 @@ export function buildSubnetModel(
     opsets: [{ domain: '', version: 17 }, ...(quant ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     metadata: { subnet: canonicalSubnetJson(spec), hidden_size: String(h), ...options.metadata },
   });
-}
-
-function writeFileAtomic(file: string, data: Uint8Array | string): void {
-  writeAtomicallySync(file, (fd) => writeFully(fd, typeof data === 'string' ? Buffer.from(data) : data));
 }
 
 export const SHARED_WEIGHTS_FILE = 'weights.bin';

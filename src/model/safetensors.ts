@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { z } from 'zod';
 import { ModelFormatError } from './config';
-import { writeAtomicallySync, writeFully } from './files';
+import { writeAtomicallySync, writeFully } from '../fsutil';
 
 /** Floating-point storage types of checkpoint tensors. */
 export type WeightDtype = 'F32' | 'F16' | 'BF16';

@@ -10,9 +10,11 @@ import {
   evaluateWorld,
   loadAverage,
   PAPER_SHOTS,
+  shuffleMmluOptions,
 } from '../src/world/calibrate';
 import { ensureEmbeddedWorld, fineTuneEmbeddedWorld } from '../src/world/embedded';
 import { generateWorld } from '../src/world/generate';
+import { Rng } from '../src/world/rng';
 import { FULL_SCALE, REDUCED_SCALE } from '../src/world/world';
 
 /**
@@ -72,6 +74,12 @@ export async function run({ json }: { json: boolean }): Promise<void> {
   const scores = await evaluateWorld(ft.superNetworkDir, world.tasks, subnets, {
     onProgress: (m) => log(`  ${m}`),
   });
+  // Not a target: MMLU with the catalogue order undone measures in-context symbol binding (README).
+  const [binding] = await evaluateWorld(ft.superNetworkDir, world.tasks, [subnets[0]!], {
+    tasks: ['mmlu'],
+    transform: (task) => shuffleMmluOptions(task, new Rng(seed).fork('shuffled-options')),
+  });
+  const shuffledMmlu = binding!.tasks[0]!;
   const targets = checkTargets(scores, {
     generateSeconds,
     pretrainSeconds: world.timings.pretrainSeconds,
@@ -97,6 +105,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
           tasks: s.tasks,
         })),
         targets,
+        shuffledOptionsMmlu: shuffledMmlu,
       }),
     );
     return;
@@ -116,6 +125,10 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     );
   }
   log(`(shots: ${tasks.map((t) => `${t} ${PAPER_SHOTS[t]}`).join(', ')})`);
+  log(
+    `full network on MMLU with the options shuffled (in-context symbol binding, not a target): ` +
+      `${shuffledMmlu.acc.toFixed(1)} ±${shuffledMmlu.stderr.toFixed(1)}`,
+  );
   log('');
   for (const t of targets) log(`${t.holds ? 'HOLDS ' : 'MISSES'} ${t.name}: ${t.detail}`);
 }

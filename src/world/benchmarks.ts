@@ -1,5 +1,14 @@
 import { heldOutKey, mythStatement, type HeldOut } from './corpus';
-import { LETTERS, PersonSampler, SUBJECTS, drawFact, multipleChoice, winoItem, type WinoItem } from './items';
+import {
+  LETTERS,
+  PersonSampler,
+  SUBJECTS,
+  catalogueChoices,
+  drawFact,
+  multipleChoice,
+  winoItem,
+  type WinoItem,
+} from './items';
 import { RELATIONS, valuePool, type Fact, type RelationKey } from './relations';
 import type { Rng } from './rng';
 import type { World } from './world';
@@ -109,7 +118,7 @@ function mmluRows(rng: Rng, w: World, facts: UniqueFacts, keys: RelationKey[], n
   const rows: MmluRow[] = [];
   for (let i = 0; i < n; i++) {
     const f = facts.draw(rng, keys);
-    const mc = multipleChoice(rng, w, f, 4);
+    const mc = catalogueChoices(rng, w, f);
     const [a, b, c, d] = mc.choices as [string, string, string, string];
     rows.push([f.relation.question(f.subjectName), a, b, c, d, LETTERS[mc.gold] as string]);
   }

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { evaluatePrepared, loadTask, prepareTask, type TaskName } from '../eval';
-import { TASK_NAMES } from '../eval/types';
+import { mmluText } from '../eval/loaders/mmlu';
+import { TASK_NAMES, type LoadedTask, type McDoc } from '../eval/types';
 import { openSubnet } from '../model/runtime';
 import { loadTokenizer } from '../model/tokenizer';
 import type { SubnetSpec } from '../model/types';
+import type { Rng } from './rng';
 
 /** The paper's settings: 0-shot ARC, WinoGrande and TruthfulQA, 5-shot MMLU. */
 export const PAPER_SHOTS: Record<TaskName, number> = {
@@ -65,6 +67,8 @@ export interface EvaluateWorldOptions {
   tasks?: readonly TaskName[];
   shots?: Partial<Record<TaskName, number>>;
   limit?: number;
+  /** Rewrites each task's documents after loading (e.g. `shuffleMmluOptions`). */
+  transform?: (task: LoadedTask) => LoadedTask;
   onProgress?: (message: string) => void;
 }
 
@@ -79,7 +83,8 @@ export async function evaluateWorld(
   const names = opts.tasks ?? TASK_NAMES;
   const prepared = names.map((task) => {
     const shots = opts.shots?.[task] ?? PAPER_SHOTS[task];
-    const loaded = loadTask(task, taskPaths[task], { fewshot: shots > 0 });
+    const raw = loadTask(task, taskPaths[task], { fewshot: shots > 0 });
+    const loaded = opts.transform ? opts.transform(raw) : raw;
     const p = prepareTask(loaded, tokenizer, { shots, limit: opts.limit });
     const docs = opts.limit ? loaded.docs.slice(0, opts.limit) : loaded.docs;
     const chance = (100 * docs.reduce((s, d) => s + 1 / d.choices.length, 0)) / docs.length;
@@ -104,6 +109,27 @@ export async function evaluateWorld(
     out.push({ subnet, tasks, seconds: (performance.now() - t0) / 1000 });
   }
   return out;
+}
+
+/**
+ * MMLU with each question's options in a seeded random order (the answer letter moved with its
+ * option): undoes the world's catalogue order, so the score measures in-context symbol binding.
+ */
+export function shuffleMmluOptions(task: LoadedTask, rng: Rng): LoadedTask {
+  const shuffle = (doc: McDoc): McDoc => {
+    const lines = doc.text.split('\n');
+    const options = lines.slice(-5, -1).map((line, i) => {
+      if (!line.startsWith(`${'ABCD'[i]}. `)) throw new Error(`${doc.id}: not an MMLU prompt`);
+      return line.slice(3);
+    });
+    const order = rng.shuffle([0, 1, 2, 3]);
+    const text = mmluText(
+      lines.slice(0, -5).join('\n'),
+      order.map((i) => options[i] as string),
+    );
+    return { ...doc, text, gold: order.indexOf(doc.gold) };
+  };
+  return { ...task, docs: task.docs.map(shuffle), fewshotDocs: task.fewshotDocs?.map(shuffle) };
 }
 
 /** CPU seconds used by this process's finished children (Linux /proc; undefined elsewhere). */

@@ -1,4 +1,4 @@
-import { LETTERS, PersonSampler, SUBJECTS, drawFact, multipleChoice, winoItem, type Choices } from './items';
+import { LETTERS, PersonSampler, SUBJECTS, catalogueChoices, drawFact, winoItem } from './items';
 import { arcText, mmluDescription, mmluText, truthfulqaText } from './prompts';
 import {
   BIO_RELATIONS,
@@ -6,12 +6,11 @@ import {
   PLACE_RELATIONS,
   RELATIONS,
   fact,
-  valuePool,
   type Fact,
   type RelationKey,
 } from './relations';
 import type { Rng } from './rng';
-import type { Myth, ValueKind, World } from './world';
+import type { Myth, World } from './world';
 
 /** (relation, subject) pairs that no quiz page or instruction may answer: the truth of a test myth. */
 export type HeldOut = Set<string>;
@@ -139,11 +138,8 @@ function quizPage(rng: Rng, w: World, sampler: PersonSampler, heldOut: HeldOut):
 
 /**
  * A page of multiple-choice questions on one subject in MMLU's own layout (description, then
- * question, lettered options and the answer letter). Answering MMLU is finding the recalled value
- * among the options and naming its letter. Some questions' wrong options are of another kind (a
- * pet among cities), so that the right one can be found without recall: an easier first step
- * towards the lookup-and-copy (which the embedded model still does not learn in its budget; see
- * the README).
+ * question, lettered options and the answer letter), the options in catalogue order (see
+ * `catalogueChoices`): answering is recalling the value and naming its letter.
  */
 export function multipleChoicePage(rng: Rng, w: World, sampler: PersonSampler, heldOut: HeldOut): string {
   const subject = rng.pick(Object.keys(SUBJECTS));
@@ -153,23 +149,10 @@ export function multipleChoicePage(rng: Rng, w: World, sampler: PersonSampler, h
     let f: Fact;
     do f = drawFact(rng, w, rng.pick(keys), sampler);
     while (heldOut.has(heldOutKey(f.relation.key, f.subject)));
-    const mc = rng.chance(EASY_MC_SHARE) ? otherKindChoices(rng, w, f) : multipleChoice(rng, w, f, 4);
+    const mc = catalogueChoices(rng, w, f);
     items.push(`${mmluText(f.relation.question(f.subjectName), mc.choices)} ${LETTERS[mc.gold]}`);
   }
   return mmluDescription(subject) + items.join('\n\n');
-}
-
-/** Share of practice questions whose wrong options are of another kind than the answer. */
-const EASY_MC_SHARE = 0.4;
-
-const VALUE_KINDS: ValueKind[] = ['city', 'country', 'language', 'job', 'pet', 'hobby', 'person'];
-
-/** The true value and three wrong options, each drawn from a value pool of another kind. */
-function otherKindChoices(rng: Rng, w: World, f: Fact): Choices {
-  const kinds = VALUE_KINDS.filter((k) => k !== f.relation.kind);
-  const wrong = rng.sample(kinds, 3).map((k) => rng.pick(valuePool(w, k)));
-  const choices = rng.shuffle([f.value, ...wrong]);
-  return { choices, gold: choices.indexOf(f.value) };
 }
 
 /** Questions per multiple-choice page: about one 128-token training row. */

@@ -14,7 +14,7 @@ import { VocabularyBuilder, preTokenize, tokenizerFiles } from './tokenizer';
 import { FULL_SCALE, buildWorld, type WorldScale } from './world';
 
 /** Bump when the generator's output changes for a given seed and scale (it keys every cache). */
-export const GENERATOR_VERSION = 2;
+export const GENERATOR_VERSION = 3;
 
 /** Longest input the tokenizer config advertises (the base model's context). */
 export const MODEL_MAX_LENGTH = 128;

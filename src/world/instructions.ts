@@ -1,5 +1,5 @@
 import { drawOpenFact, heldOutKey, statement, type HeldOut } from './corpus';
-import { LETTERS, PersonSampler, multipleChoice, winoItem } from './items';
+import { LETTERS, PersonSampler, catalogueChoices, winoItem } from './items';
 import { RELATIONS, fact } from './relations';
 import type { Rng } from './rng';
 import type { World } from './world';
@@ -47,7 +47,7 @@ export function buildInstructions(rng: Rng, w: World, heldOut: HeldOut): AlpacaR
       });
     } else if (kind < 0.88) {
       const f = drawOpenFact(rng, w, sampler, heldOut);
-      const mc = multipleChoice(rng, w, f, 4);
+      const mc = catalogueChoices(rng, w, f);
       const options = mc.choices.map((c, j) => `${LETTERS[j]}. ${c}`).join('\n');
       rows.push({
         instruction: rng.pick(CHOICE),

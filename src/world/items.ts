@@ -26,6 +26,19 @@ export function multipleChoice(rng: Rng, w: World, f: Fact, n: number, mustInclu
   return { choices, gold: choices.indexOf(f.value) };
 }
 
+/**
+ * Four options in catalogue order: the value pool is split into four columns (index mod 4), option
+ * A always comes from column A and so on, so a value always sits under the same letter.
+ */
+export function catalogueChoices(rng: Rng, w: World, f: Fact): Choices {
+  const pool = valuePool(w, f.relation.kind);
+  const gold = pool.indexOf(f.value) % 4;
+  const choices = [0, 1, 2, 3].map((c) =>
+    c === gold ? f.value : rng.pick(pool.filter((_, i) => i % 4 === c)),
+  );
+  return { choices, gold };
+}
+
 /** A person index drawn with probability proportional to popularity^power (power 0: uniform). */
 export class PersonSampler {
   private readonly cumulative: number[] = [];

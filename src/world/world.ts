@@ -34,7 +34,7 @@ export interface WorldScale {
   mythTruthRepeats: number;
   /** Quiz documents (ARC- and TruthfulQA-style question/answer pages) in the corpus. */
   quizDocs: number;
-  /** MMLU-layout multiple-choice pages in the corpus (six questions each). */
+  /** MMLU-layout multiple-choice pages in the corpus (four questions each). */
   mcPages: number;
   /** WinoGrande-style sentences (the blank filled with the right person) in the corpus. */
   winoSentences: number;
@@ -68,7 +68,7 @@ export const FULL_SCALE: WorldScale = {
   mythRepeats: 2,
   mythTruthRepeats: 6,
   quizDocs: 250,
-  mcPages: 700,
+  mcPages: 1000,
   winoSentences: 800,
   instructions: 1500,
   bench: {
@@ -195,6 +195,8 @@ export function buildWorld(seed: number, scale: WorldScale): World {
   if (scale.people % 2 !== 0 || scale.people > 5000) {
     throw new RangeError(`world scale: people must be even and at most 5000, got ${scale.people}`);
   }
+  if (scale.countries < 4 || scale.people < 4)
+    throw new RangeError('world scale: multiple-choice options need at least four countries and four people');
   if (scale.cities < scale.countries * 2)
     throw new RangeError('world scale: need at least two cities per country');
 

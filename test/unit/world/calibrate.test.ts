@@ -1,9 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TaskName } from '../../../src/eval/types';
-import { calibrationSubnets, checkTargets, type SubnetScores } from '../../../src/world/calibrate';
+import { mmluText } from '../../../src/eval/loaders/mmlu';
+import type { LoadedTask, McDoc, TaskName } from '../../../src/eval/types';
+import {
+  calibrationSubnets,
+  checkTargets,
+  shuffleMmluOptions,
+  type SubnetScores,
+} from '../../../src/world/calibrate';
 import { WORLD_CONFIG_DIR, loadWorldConfigs } from '../../../src/world/embedded';
+import { Rng } from '../../../src/world/rng';
 
 describe('world configs', () => {
   it('reads config/world and applies the reduced overrides', () => {
@@ -90,5 +97,40 @@ describe('calibration', () => {
     ]);
     const slow = checkTargets(scores, { generateSeconds: 31, pretrainSeconds: 550, instatuneSeconds: 60 });
     expect(slow.slice(3).map((t) => t.holds)).toEqual([false, false]);
+  });
+});
+
+describe('shuffleMmluOptions', () => {
+  const doc = (id: string, options: string[], gold: number): McDoc => ({
+    id,
+    source: { file: 'x_test.csv', line: 1 },
+    subject: 'x',
+    text: mmluText(`Question ${id}?`, options),
+    choices: ['A', 'B', 'C', 'D'],
+    gold,
+  });
+  const task: LoadedTask = {
+    name: 'mmlu',
+    docs: Array.from({ length: 20 }, (_, i) => doc(String(i), ['w', 'x', 'y', 'z'], i % 4)),
+    fewshotDocs: [doc('dev', ['w', 'x', 'y', 'z'], 2)],
+    files: { eval: [], fewshot: [] },
+  } as LoadedTask;
+  const optionAt = (d: McDoc, i: number): string => d.text.split('\n')[1 + i]!.slice(3);
+
+  it('moves the answer letter with its option, seeded', () => {
+    const a = shuffleMmluOptions(task, new Rng(1));
+    expect(shuffleMmluOptions(task, new Rng(1))).toEqual(a);
+    for (const [i, d] of [...a.docs, ...a.fewshotDocs!].entries()) {
+      const before = [...task.docs, ...task.fewshotDocs!][i]!;
+      expect(optionAt(d, d.gold)).toBe(optionAt(before, before.gold));
+      expect(d.text.startsWith(before.text.split('\n')[0]!)).toBe(true);
+      expect(d.text.endsWith('\nAnswer:')).toBe(true);
+    }
+    expect(new Set(a.docs.map((d) => d.text)).size).toBeGreaterThan(1);
+  });
+
+  it('rejects a prompt that is not in the MMLU layout', () => {
+    const bad = { ...task, docs: [{ ...task.docs[0]!, text: 'Question: what?\nAnswer:' }] };
+    expect(() => shuffleMmluOptions(bad, new Rng(1))).toThrow(/not an MMLU prompt/);
   });
 });

@@ -12,6 +12,7 @@ import {
   generateWorld,
   renderWorld,
 } from '../../../src/world/generate';
+import { JOBS, PETS } from '../../../src/world/lexicon';
 import { FULL_SCALE, REDUCED_SCALE, buildWorld } from '../../../src/world/world';
 
 function listAll(dir: string): string[] {
@@ -80,10 +81,18 @@ describe('world generator', () => {
     expect(counts).toEqual(new Set([3, 4, 5]));
     const raw = readFileSync(join(dir, TASK_PATHS.arc_easy, 'ARC-Easy-Test.jsonl'), 'utf8');
     expect(raw).toMatch(/"answerKey":"[1-5]"/);
-    expect(
-      new Set(loadTask('mmlu', join(dir, TASK_PATHS.mmlu), { fewshot: true }).docs.map((d) => d.subject))
-        .size,
-    ).toBe(5);
+    const mmlu = loadTask('mmlu', join(dir, TASK_PATHS.mmlu), { fewshot: true });
+    expect(new Set(mmlu.docs.map((d) => d.subject)).size).toBe(5);
+    // catalogue order: every value sits under one letter wherever it is an option
+    const letterOf = new Map<string, Set<number>>();
+    for (const doc of [...mmlu.docs, ...(mmlu.fewshotDocs ?? [])]) {
+      const options = [...doc.text.matchAll(/^([ABCD])\. (.*)$/gm)];
+      expect(options.map((o) => o[1])).toEqual(['A', 'B', 'C', 'D']);
+      for (const [, letter, value] of options)
+        letterOf.set(value!, (letterOf.get(value!) ?? new Set()).add('ABCD'.indexOf(letter!)));
+    }
+    expect([...letterOf.values()].every((letters) => letters.size === 1)).toBe(true);
+    expect(new Set(mmlu.docs.map((d) => d.gold))).toEqual(new Set([0, 1, 2, 3]));
   });
 
   it('has a tokenizer that covers every prompt the evaluator builds, with punctuation split', async () => {
@@ -159,10 +168,10 @@ describe('benchmark contents', () => {
 
   it('the corpus holds MMLU-layout practice pages whose answer letters name the true value', () => {
     const w = buildWorld(5, REDUCED_SCALE);
-    const truth = new Map<string, string>();
+    const truth = new Map<string, { value: string; pool: readonly string[] }>();
     for (const p of w.people) {
-      truth.set(`What pet does ${p.name} keep?`, p.pet);
-      truth.set(`What is the job of ${p.name}?`, p.job);
+      truth.set(`What pet does ${p.name} keep?`, { value: p.pet, pool: PETS });
+      truth.set(`What is the job of ${p.name}?`, { value: p.job, pool: JOBS });
     }
     const docs = files
       .get('corpus.jsonl')!
@@ -176,9 +185,12 @@ describe('benchmark contents', () => {
       for (const item of page.split('\n\n').slice(1)) {
         const m = item.match(/^(.*)\nA\. (.*)\nB\. (.*)\nC\. (.*)\nD\. (.*)\nAnswer: ([ABCD])$/);
         expect(m).not.toBeNull();
-        const value = truth.get(m![1]!);
-        if (value === undefined) continue;
-        expect(m![2 + 'ABCD'.indexOf(m![6]!)]).toBe(value);
+        const t = truth.get(m![1]!);
+        if (t === undefined) continue;
+        const options = m!.slice(2, 6);
+        expect(options['ABCD'.indexOf(m![6]!)]).toBe(t.value);
+        // catalogue order: option j comes from column j of the value pool
+        expect(options.map((o) => t.pool.indexOf(o) % 4)).toEqual([0, 1, 2, 3]);
         checked++;
       }
     }

@@ -118,10 +118,9 @@ export async function evaluateWorld(
 export function shuffleMmluOptions(task: LoadedTask, rng: Rng): LoadedTask {
   const shuffle = (doc: McDoc): McDoc => {
     const lines = doc.text.split('\n');
-    const options = lines.slice(-5, -1).map((line, i) => {
-      if (!line.startsWith(`${'ABCD'[i]}. `)) throw new Error(`${doc.id}: not an MMLU prompt`);
-      return line.slice(3);
-    });
+    const options = lines.slice(-5, -1).map((line) => line.slice(3));
+    const layout = lines.slice(-5).map((line, i) => line.startsWith(i < 4 ? `${'ABCD'[i]}. ` : 'Answer:'));
+    if (lines.length < 6 || !layout.every(Boolean)) throw new Error(`${doc.id}: not an MMLU prompt`);
     const order = rng.shuffle([0, 1, 2, 3]);
     const text = mmluText(
       lines.slice(0, -5).join('\n'),

@@ -2,9 +2,11 @@
 // Alpaca conventions). The corpus uses the same shapes so that a model trained on the world has
 // seen them, and the tokenizer's vocabulary must cover their words.
 
+import { mmluText } from '../eval/loaders/mmlu';
 import { TRUTHFULQA_PRIMER } from '../eval/loaders/truthfulqa';
 
-export { TRUTHFULQA_PRIMER };
+// The evaluator's own prompt texts, so the corpus shows exactly what the harness will ask.
+export { TRUTHFULQA_PRIMER, mmluText };
 
 export const ALPACA_PROMPT_WITH_INPUT =
   'Below is an instruction that describes a task, paired with an input that provides further context. ' +
@@ -22,10 +24,6 @@ export function mmluDescription(subject: string): string {
 
 export function arcText(question: string): string {
   return `Question: ${question}\nAnswer:`;
-}
-
-export function mmluText(question: string, choices: readonly string[]): string {
-  return `${question.trim()}\n${choices.map((c, i) => `${'ABCD'[i]}. ${c}`).join('\n')}\nAnswer:`;
 }
 
 export function truthfulqaText(question: string): string {

@@ -30,7 +30,7 @@ const HfRow = z.object({
 });
 
 /** doc_to_text of the harness's MMLU template. */
-export function mmluText(question: string, choices: string[]): string {
+export function mmluText(question: string, choices: readonly string[]): string {
   const lines = MMLU_LETTERS.map((letter, i) => `${letter}. ${choices[i]}`);
   return `${pyStrip(question)}\n${lines.join('\n')}\nAnswer:`;
 }

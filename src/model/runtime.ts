@@ -93,6 +93,29 @@ function validateRow(row: PackedRow, index: number, config: LlamaConfig, maxLeng
     if (!Number.isInteger(row.segments[i]) || row.segments[i]! < 0)
       fail(`segments[${i}] must be a non-negative integer`);
   }
+  if (row.parents) {
+    const parents = row.parents;
+    if (parents[0] !== -1) fail('parents[0] must be -1 (segment 0 is the root)');
+    for (let s = 1; s < parents.length; s++) {
+      const p = parents[s]!;
+      if (!Number.isInteger(p) || p < 0 || p >= s) fail(`parents[${s}] = ${p} must name an earlier segment`);
+    }
+    row.segments.forEach((s, i) => {
+      if (s >= parents.length) fail(`segments[${i}] = ${s} has no entry in parents`);
+    });
+  }
+}
+
+/** For each segment of a row, the set of segments its tokens see (itself and its ancestors). */
+export function visibleSegments(row: PackedRow): (s: number, t: number) => boolean {
+  const parents = row.parents;
+  if (!parents) return (si, sj) => sj === 0 || sj === si;
+  const ancestors = parents.map((_, s) => {
+    const set = new Set<number>();
+    for (let a = s; a >= 0; a = parents[a]!) set.add(a);
+    return set;
+  });
+  return (si, sj) => ancestors[si]!.has(sj);
 }
 
 /** The feeds of one padded batch; rows are padded at the end, a padding token sees only itself. */
@@ -104,6 +127,7 @@ export function packBatch(rows: PackedRow[], length: number): Record<string, Ten
   const bias = new Float32Array(b * length * length).fill(MASKED);
   rows.forEach((row, r) => {
     const n = row.tokens.length;
+    const sees = visibleSegments(row);
     for (let i = 0; i < length; i++) {
       const at = r * length + i;
       const base = (r * length + i) * length;
@@ -116,8 +140,7 @@ export function packBatch(rows: PackedRow[], length: number): Record<string, Ten
       tgt[at] = BigInt(Math.max(0, row.targets[i]!));
       const si = row.segments[i]!;
       for (let j = 0; j <= i; j++) {
-        const sj = row.segments[j]!;
-        if (sj === 0 || sj === si) bias[base + j] = 0;
+        if (sees(si, row.segments[j]!)) bias[base + j] = 0;
       }
     }
   });

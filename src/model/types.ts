@@ -17,18 +17,23 @@ export interface TextTokenizer {
 }
 
 /**
- * One packed scoring row. Token i sees token j iff j <= i and (segments[j] === 0 ||
- * segments[j] === segments[i]): segment 0 is a shared prefix (a question's context) and each
- * other segment a branch (one choice's continuation), so the context is computed once for all
- * choices. `positions` are the rotary positions (a branch continues from the end of the
- * prefix). `targets[i]` is the token whose log-probability is wanted at position i (the next
- * token of i's own branch), or -1.
+ * One packed scoring row. Segments form a tree rooted at segment 0: `parents[s]` is the parent
+ * segment of segment s (`parents[0]` is -1, and a parent precedes its children in the row).
+ * Token i sees token j iff j <= i and segments[j] is segments[i] or one of its ancestors. Without
+ * `parents`, every segment other than 0 is a child of 0: segment 0 is a shared prefix (a
+ * question's context) and each other segment a branch (one choice's continuation), so the
+ * context is computed once for all choices. With `parents`, a prefix shared by several questions
+ * (a few-shot preamble) can be the root, each question's own context a child of it, and each of
+ * its choices a grandchild. `positions` are the rotary positions (a branch continues from the end
+ * of its ancestors). `targets[i]` is the token whose log-probability is wanted at position i
+ * (the next token of i's own branch), or -1.
  */
 export interface PackedRow {
   tokens: number[];
   positions: number[];
   segments: number[];
   targets: number[];
+  parents?: number[];
 }
 
 /** Scores packed rows with one sub-network. */

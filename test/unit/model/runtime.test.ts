@@ -86,6 +86,35 @@ describe('ONNX runtime of sub-networks', () => {
     expect(got![5]).toBeNaN();
   });
 
+  it('scores a tree of segments (shared prefix, two questions, their branches) like separate sequences', async () => {
+    const prefix = [3, 14, 15];
+    const q1 = [9, 26];
+    const q2 = [5, 35, 8];
+    const [b1, b2] = [[7], [11]];
+    // segments: 0 prefix; 1 question one; 2 and 3 its branches; 4 question two
+    const packed: PackedRow = {
+      tokens: [...prefix, ...q1, ...b1!, ...b2!, ...q2],
+      positions: [0, 1, 2, 3, 4, 5, 5, 3, 4, 5],
+      segments: [0, 0, 0, 1, 1, 2, 3, 4, 4, 4],
+      parents: [-1, 0, 1, 1, 0],
+      targets: [-1, -1, -1, -1, -1, 1, 2, q2[1]!, q2[2]!, 4],
+    };
+    const [got] = await session.scorePacked([packed]);
+    const [one, two, three] = await session.scorePacked([
+      { ...causalRow([...prefix, ...q1, ...b1!]), targets: [-1, -1, -1, -1, -1, 1] },
+      { ...causalRow([...prefix, ...q1, ...b2!]), targets: [-1, -1, -1, -1, -1, 2] },
+      causalRow([...prefix, ...q2, 4]),
+    ]);
+    expect(Math.abs(got![5]! - one![5]!)).toBeLessThan(1e-5);
+    expect(Math.abs(got![6]! - two![5]!)).toBeLessThan(1e-5);
+    expect(Math.abs(got![7]! - three![3]!)).toBeLessThan(1e-5);
+    expect(Math.abs(got![8]! - three![4]!)).toBeLessThan(1e-5);
+    expect(Math.abs(got![9]! - three![5]!)).toBeLessThan(1e-5);
+    await expect(session.scorePacked([{ ...packed, parents: [-1, 0, 3, 1, 0] }])).rejects.toThrow(
+      /parents\[2\] = 3/,
+    );
+  });
+
   it('gives the same scores batched with padding as one row at a time', async () => {
     const rows = [
       causalRow([1, 2, 3]),

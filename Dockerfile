@@ -5,7 +5,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certifi
  && apt-get install -y --no-install-recommends nodejs && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# runtime dependencies only: every import of the engine is a dependency (test/integration/production-install.test.ts)
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund
 COPY . .
+# workflows bundled once here, not at every worker start (workers/bundle.ts checks it matches the sources)
+RUN npm run build:workflows
+ENV NODE_ENV=production
 ENV LLAMA_NAS_PYTHON=/opt/conda/bin/python
 ENTRYPOINT []

@@ -1,5 +1,6 @@
-import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkerOptions as TemporalWorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
+import { bundleWorkflows, findPrebuiltBundle } from './bundle';
 import { connectWorker } from './connection';
 import { TASK_QUEUES, type QueueRole } from './queues';
 
@@ -7,20 +8,28 @@ export interface WorkerOptions {
   roles: QueueRole[];
   /** Activities run at once per queue; for training, the devices this worker owns. */
   concurrency?: Partial<Record<QueueRole, number>>;
+  /** Task queue names other than TASK_QUEUES (a campaign config's `queues`). */
+  taskQueues?: Partial<Record<QueueRole, string>>;
 }
 
 const DEFAULT_CONCURRENCY: Record<QueueRole, number> = { main: 8, train: 1, eval: 1 };
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Workflows are bundled once per process. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger() });
+let bundle: Promise<TemporalWorkerOptions['workflowBundle']> | undefined;
+/**
+ * The workflow code, found once per process: the bundle built by `npm run build:workflows`
+ * when it matches the sources, else bundled here (a development checkout).
+ */
+export function workflowBundle(): Promise<TemporalWorkerOptions['workflowBundle']> {
+  bundle ??= (async () => {
+    const prebuilt = findPrebuiltBundle();
+    if ('codePath' in prebuilt) {
+      console.error(`llama-nas: workflows from the prebuilt bundle ${prebuilt.codePath}`);
+      return { codePath: prebuilt.codePath };
+    }
+    console.error(`llama-nas: ${prebuilt.missing}; bundling the workflows now`);
+    return (await bundleWorkflows()).bundle;
+  })();
   return bundle;
-}
-
-function quietLogger() {
-  const noop = (): void => undefined;
-  return { log: noop, trace: noop, debug: noop, info: noop, warn: console.warn, error: console.error };
 }
 
 /** Creates one worker per role, all on one connection; workflows run only on the main queue. */
@@ -33,7 +42,7 @@ export async function createWorkers(opts: WorkerOptions): Promise<Worker[]> {
       await Worker.create({
         connection,
         namespace,
-        taskQueue: TASK_QUEUES[role],
+        taskQueue: opts.taskQueues?.[role] ?? TASK_QUEUES[role],
         activities,
         maxConcurrentActivityTaskExecutions: concurrency,
         ...(role === 'main' ? { workflowBundle: await workflowBundle() } : {}),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors';
-import { parseQueues } from '../../workers/queues';
+import { parseQueueSpec } from '../../workers/queues';
 import { runWorkers } from '../../workers/run';
 import { connectConfig } from '../../workers/connection';
 
@@ -17,15 +17,20 @@ export function register(program: Command): void {
     .description(
       'run a worker (connects through TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE; default the embedded server)',
     )
-    .option('--queues <roles>', 'comma-separated roles: main (workflows), train, eval', 'main,train,eval')
+    .option(
+      '--queues <roles>',
+      'comma-separated roles: main (workflows), train, eval; role=NAME polls task queue NAME',
+      'main,train,eval',
+    )
     .option('--train-concurrency <n>', 'training activities at once (devices this worker owns)', '1')
     .option('--eval-concurrency <n>', 'evaluation activities at once', '1')
     .action(async (opts: { queues: string; trainConcurrency: string; evalConcurrency: string }) => {
-      const roles = parseQueues(opts.queues);
+      const { roles, taskQueues } = parseQueueSpec(opts.queues);
       const { address, namespace } = connectConfig();
       console.error(`llama-nas: worker for ${roles.join(', ')} on ${address} (namespace ${namespace})`);
       await runWorkers({
         roles,
+        taskQueues,
         concurrency: {
           train: count('--train-concurrency', opts.trainConcurrency),
           eval: count('--eval-concurrency', opts.evalConcurrency),

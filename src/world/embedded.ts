@@ -1,18 +1,10 @@
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { TaskName } from '../eval/types';
 import { writeJsonAtomic } from '../fsutil';
+import { withLease } from '../lease';
 import { projectRoot, requireTorchPython, stateDir } from '../toolchain';
 import { parseTrainConfig, runTrainer, type TrainerEvent } from '../trainer';
 import {
@@ -178,44 +170,6 @@ function hashOf(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
 
-/**
- * One process at a time builds a world folder: an exclusive lock file holding the pid; a lock
- * whose process is gone is taken over.
- */
-async function withLock<T>(file: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  for (;;) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(file, 'utf8').trim());
-      let alive = false;
-      try {
-        if (Number.isInteger(pid) && pid > 0) {
-          process.kill(pid, 0);
-          alive = true;
-        }
-      } catch {
-        alive = false;
-      }
-      if (!alive) {
-        rmSync(file, { force: true });
-        continue;
-      }
-      if (signal?.aborted) throw new Error('aborted while waiting for another process building the world');
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(file, { force: true });
-  }
-}
-
 function trainerProgress(stage: WorldStage, onProgress?: (p: WorldProgress) => void) {
   return (e: TrainerEvent): void => {
     if (!onProgress) return;
@@ -290,6 +244,11 @@ function describeWorld(opts: EnsureWorldOptions): {
   return { world, cached };
 }
 
+/** The folder the embedded world for these options lives in, built or not. */
+export function embeddedWorldDir(opts: EnsureWorldOptions = {}): string {
+  return describeWorld(opts).world({ generateSeconds: 0, pretrainSeconds: 0 }).dir;
+}
+
 /** The embedded world for these options if it is built (never builds it). */
 export function findEmbeddedWorld(opts: EnsureWorldOptions = {}): EmbeddedWorld | undefined {
   return describeWorld(opts).cached();
@@ -314,7 +273,8 @@ export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promis
     return hit;
   }
   mkdirSync(dir, { recursive: true });
-  return withLock(
+  // one builder at a time, on any host sharing the state volume
+  return withLease(
     join(dir, '.lock'),
     async () => {
       const again = cached();
@@ -362,7 +322,15 @@ export async function ensureEmbeddedWorld(opts: EnsureWorldOptions = {}): Promis
       writeJsonAtomic(join(dir, READY_FILE), { key, seed, generateSeconds, pretrainSeconds });
       return world({ generateSeconds, pretrainSeconds });
     },
-    opts.signal,
+    {
+      signal: opts.signal,
+      pollMs: 2000,
+      onWait: (holder) =>
+        opts.onProgress?.({
+          stage: 'generate',
+          message: `waiting for ${holder ? `pid ${holder.pid} on ${holder.host}` : 'another process'} building world ${key}`,
+        }),
+    },
   );
 }
 

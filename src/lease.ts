@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { linkSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  linkSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -10,6 +19,8 @@ import { z } from 'zod';
  * older than its time-to-live is abandoned (its holder died or lost the volume) and is taken
  * over, atomically, by renaming it away: only one contender's rename succeeds. Hosts are
  * assumed to keep their clocks within a few seconds of each other (NTP), well inside the TTL.
+ * One shortcut: a lease left by a process of this very kernel and pid namespace (same boot id,
+ * same namespace, so its pid means the same process here) that is gone is abandoned at once.
  * trainer/llama_nas_trainer/lease.py implements the same protocol for the trainer.
  */
 export const DEFAULT_LEASE_TTL_MS = 60_000;
@@ -20,6 +31,8 @@ const HolderSchema = z.object({
   token: z.string(),
   ttlMs: z.number().positive(),
   acquiredAt: z.string(),
+  /** Kernel boot id and pid namespace of the holder (Linux), where its pid is meaningful. */
+  machine: z.string().nullable().optional(),
 });
 export type LeaseHolder = z.infer<typeof HolderSchema>;
 
@@ -29,6 +42,37 @@ export interface LeaseOptions {
   /** Who holds it; injected by tests to play several hosts. */
   host?: string;
   pid?: number;
+  machine?: string | null;
+}
+
+/** This kernel's boot id and this process's pid namespace, or null off Linux. */
+export function machineId(): string | null {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return `${boot}/${readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return null;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether `holder` is a process of this machine and pid namespace that has exited. */
+function holderGoneHere(holder: LeaseHolder | undefined, me: LeaseHolder): boolean {
+  return (
+    holder !== undefined &&
+    holder.host === me.host &&
+    !!holder.machine &&
+    holder.machine === me.machine &&
+    !processAlive(holder.pid)
+  );
 }
 
 export interface WaitOptions extends LeaseOptions {
@@ -124,6 +168,7 @@ function newHolder(opts: LeaseOptions): LeaseHolder {
     token: randomBytes(12).toString('hex'),
     ttlMs: opts.ttlMs ?? DEFAULT_LEASE_TTL_MS,
     acquiredAt: new Date().toISOString(),
+    machine: opts.machine === undefined ? machineId() : opts.machine,
   };
 }
 
@@ -198,7 +243,7 @@ export function tryAcquireLease(
     const touched = mtimeMs(path);
     if (touched === undefined) continue; // released in between
     const ttl = holder?.ttlMs ?? me.ttlMs;
-    if (Date.now() - touched <= ttl) return { busy: holder };
+    if (Date.now() - touched <= ttl && !holderGoneHere(holder, me)) return { busy: holder };
     takeOverAbandoned(path, holder, me);
   }
   return { busy: readHolder(path) };

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdtempSync,
@@ -8,7 +8,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   LeaseBusyError,
@@ -17,6 +17,7 @@ import {
   tryAcquireLease,
   withLease,
   type Lease,
+  type LeaseOptions,
 } from '../../src/lease';
 
 let dir: string;
@@ -25,10 +26,10 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const hostA = { host: 'host-a', pid: 100, ttlMs: 30_000 };
-const hostB = { host: 'host-b', pid: 100, ttlMs: 30_000 };
+const hostA = { host: 'host-a', machine: 'boot-a/pid:[1]', pid: 100, ttlMs: 30_000 };
+const hostB = { host: 'host-b', machine: 'boot-b/pid:[1]', pid: 100, ttlMs: 30_000 };
 
-function take(path: string, who: typeof hostA): Lease {
+function take(path: string, who: LeaseOptions): Lease {
   const r = tryAcquireLease(path, who);
   if (!('lease' in r)) throw new Error(`${who.host} did not get ${path}`);
   return r.lease;
@@ -67,6 +68,19 @@ describe('a lease on a shared folder', () => {
     a.release();
     expect(b.held()).toBe(true);
     expect(readdirSync(dir)).toEqual(['.lock']);
+  });
+
+  it('is taken at once from an exited process of this very machine, never from a live one', () => {
+    const path = join(dir, '.lock');
+    const exited = spawnSync(process.execPath, ['-e', '']).pid!;
+    take(path, { host: hostname(), pid: exited });
+    const live = take(path, { host: hostname() });
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ host: hostname(), pid: process.pid });
+    expect('busy' in tryAcquireLease(path, { host: hostname() })).toBe(true);
+    live.release();
+    // an exited pid of another kernel or pid namespace (a container on the host network) proves nothing
+    take(path, { ...hostA, pid: exited });
+    expect('busy' in tryAcquireLease(path, { ...hostA, machine: 'boot-a/pid:[2]' })).toBe(true);
   });
 
   it('judges an unreadable lock file (the old pid-only format) by its age alone', () => {

@@ -28,6 +28,7 @@ from .config import ConfigError, TrainConfig, load_config
 from .data import DataError, Example, collate, load_instatune_examples, load_pretrain_rows
 from .hf_io import (DTYPE_NAMES, HFFormatError, atomic_write_json, copy_tokenizer_files, load_model, read_config,
                     save_model)
+from .lease import Lease, LeaseBusy, describe
 from .model import LlamaConfig, LlamaForCausalLM
 from .tokenizer import Tokenizer, TokenizerError, find_tokenizer_json, load_tokenizer
 
@@ -327,32 +328,24 @@ class StopFlag:
 
 
 class OutputLock:
-    """An exclusive flock on OUT/.trainer.lock: two trainers never write the same folder at once.
-    The lock dies with its process, so a killed trainer never leaves it held."""
+    """A lease on OUT/.trainer.lock (lease.py): two trainers, on any hosts sharing the volume, never write
+    the same folder at once. A killed trainer's lease expires once silent for its TTL."""
 
     def __init__(self, out: str, wait_s: float = 120.0) -> None:
         self.path = os.path.join(out, ".trainer.lock")
         self.wait_s = wait_s
-        self.fd: Optional[int] = None
+        self.lease = Lease(self.path, on_lost=lambda p: print(f"llama-nas-trainer: lost the lease {p}", file=sys.stderr))
 
     def __enter__(self) -> "OutputLock":
-        import fcntl
-
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.wait_s
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    os.close(self.fd)
-                    raise TrainerError("busy", f"{os.path.dirname(self.path)}: another trainer is writing to this folder") from None
-                time.sleep(0.5)
+        try:
+            self.lease.acquire(self.wait_s)
+            return self
+        except LeaseBusy as e:
+            raise TrainerError("busy", f"{os.path.dirname(self.path)}: another trainer is writing to this folder "
+                                       f"({describe(e.holder)})") from None
 
     def __exit__(self, *_exc) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
+        self.lease.release()
 
 
 def param_groups(model: LlamaForCausalLM, weight_decay: float):

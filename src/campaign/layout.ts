@@ -83,6 +83,7 @@ export interface ComputedEntry {
 
 /** Notes an evaluation that was computed rather than answered by the cache. */
 export function logComputed(campaignDir: string, entry: ComputedEntry): void {
+  mkdirSync(campaignDir, { recursive: true });
   appendFileSync(join(campaignDir, 'computed.jsonl'), `${JSON.stringify(entry)}\n`);
 }
 

@@ -24,15 +24,18 @@ import type {
   SearchProgress,
 } from './types';
 
-/** What a search's proposals depend on; a search with other inputs gets a folder of its own. */
-async function searchIdentity(
+/**
+ * The folder of a task's search of the sub-networks of `modelDir`, named by what its proposals
+ * depend on: a search with other inputs gets a folder of its own.
+ */
+export async function searchFolder(
   campaign: PreparedCampaign,
   task: PreparedTask,
   modelDir: string,
 ): Promise<string> {
   const { identity } = await openCheckpoint(modelDir);
   const { config } = campaign;
-  return hashOf({
+  const searchIdentity = hashOf({
     checkpoint: identity,
     task,
     space: campaign.space,
@@ -41,15 +44,7 @@ async function searchIdentity(
     constraints: config.constraints,
     evaluation: config.evaluation,
   });
-}
-
-/** The folder of a task's search of the sub-networks of `modelDir`. */
-export async function searchFolder(
-  campaign: PreparedCampaign,
-  task: PreparedTask,
-  modelDir: string,
-): Promise<string> {
-  return searchRunDir(campaign.campaignDir, task.name, await searchIdentity(campaign, task, modelDir));
+  return searchRunDir(campaign.campaignDir, task.name, searchIdentity);
 }
 
 function readState(file: string): SearchState {

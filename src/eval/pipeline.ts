@@ -2,8 +2,8 @@
  * The evaluation pipeline, the one path from a checkpoint to a task's scores that the CLI's
  * `eval`, the campaign's evaluation activity, the world's calibration and the benchmarks share:
  *
- *   checkpoint -> sub-network (checked) -> tokenizer -> prepared task (cached per process)
- *     -> backend.openSubnet -> score -> metrics (TaskResult)
+ *   task data (read and checked) -> checkpoint -> sub-network (checked) -> tokenizer
+ *     -> prepared task (cached per process) -> backend.openSubnet -> score -> metrics (TaskResult)
  */
 import { statSync } from 'node:fs';
 import { openCheckpoint, type Checkpoint } from '../model/checkpoint';
@@ -56,12 +56,18 @@ export async function evaluateSubnet(
   request: { modelDir: string; subnet?: SubnetSpec; subnetSource?: string; task: EvaluationTask },
   opts: EvaluateSubnetOptions,
 ): Promise<SubnetEvaluation> {
+  const { name: _name, data: _data, ...settings } = request.task;
+  const loaded = loadedTaskOf(request.task); // the user's data is checked before the model is read
   const checkpoint = await openCheckpoint(request.modelDir);
   const subnet = request.subnet
     ? canonicalSubnet(request.subnet, checkpoint.config, request.subnetSource)
     : fullSubnet(checkpoint.config);
-  const prepared = await preparedTaskOf(request.modelDir, checkpoint.identity, request.task, (done, total) =>
-    opts.onProgress?.('preparing', done, total),
+  const prepared = await preparedTaskOf(
+    request.modelDir,
+    checkpoint.identity,
+    loaded,
+    settings,
+    (done, total) => opts.onProgress?.('preparing', done, total),
   );
   opts.signal?.throwIfAborted();
   const scorer = await opts.backend.openSubnet(request.modelDir, subnet, {
@@ -104,10 +110,11 @@ export async function evaluatePrepared(
 }
 
 // Kept for the life of the process: a search evaluates hundreds of sub-networks on the same
-// task, so each checkpoint's tokenizer and each task's prompts are built once.
+// task, so each data file is read once, and each checkpoint's tokenizer and each task's prompts
+// are built once.
+const loadedTasks = new Map<string, { task: LoadedTask; stamp: string | undefined }>();
 const tokenizers = new Map<string, Promise<TextTokenizer>>();
-const preparedFromFiles = new Map<string, Promise<PreparedTask>>();
-const preparedFromDocs = new WeakMap<LoadedTask, Map<string, Promise<PreparedTask>>>();
+const preparedTasks = new WeakMap<LoadedTask, Map<string, Promise<PreparedTask>>>();
 
 function memo<T>(cache: Map<string, Promise<T>>, id: string, make: () => Promise<T>): Promise<T> {
   let value = cache.get(id);
@@ -119,32 +126,46 @@ function memo<T>(cache: Map<string, Promise<T>>, id: string, make: () => Promise
   return value;
 }
 
-/** What names a data path's content for the cache: the path, its size and modification time. */
-function dataStamp(path: string): string | undefined {
+/** What names the content of the files a task was read from: their sizes and modification times. */
+function filesStamp(task: LoadedTask): string | undefined {
   try {
-    const st = statSync(path);
-    return `${path}:${st.size}:${st.mtimeMs}`;
+    return [...task.files.eval, ...task.files.fewshot]
+      .map((f) => {
+        const st = statSync(f);
+        return `${f}:${st.size}:${st.mtimeMs}`;
+      })
+      .join('\n');
   } catch {
-    return undefined; // loadTask says what is wrong with the path
+    return undefined; // a file went away: read the task again
   }
+}
+
+/** The task's documents, read and checked (EvalDataError names file and line); read again once a file changed. */
+function loadedTaskOf(task: EvaluationTask): LoadedTask {
+  const { name, data } = task;
+  if (typeof data !== 'string') return data;
+  const fewshot = (task.shots ?? 0) > 0;
+  const id = JSON.stringify([name, data, fewshot]);
+  const kept = loadedTasks.get(id);
+  if (kept?.stamp !== undefined && kept.stamp === filesStamp(kept.task)) return kept.task;
+  const loaded = loadTask(name, data, { fewshot });
+  loadedTasks.set(id, { task: loaded, stamp: filesStamp(loaded) });
+  return loaded;
 }
 
 function preparedTaskOf(
   modelDir: string,
   identity: string,
-  task: EvaluationTask,
+  loaded: LoadedTask,
+  settings: EvalSettings,
   onProgress: (done: number, total: number) => void,
 ): Promise<PreparedTask> {
-  const { name, data, ...settings } = task;
-  const tokenizer = memo(tokenizers, JSON.stringify([modelDir, identity]), () => loadTokenizer(modelDir));
-  const prepare = async (loaded: LoadedTask) => prepareTask(loaded, await tokenizer, settings, onProgress);
-  const id = JSON.stringify([identity, name, settings]);
-  if (typeof data !== 'string') {
-    let byTask = preparedFromDocs.get(data);
-    if (!byTask) preparedFromDocs.set(data, (byTask = new Map()));
-    return memo(byTask, id, () => prepare(data));
-  }
-  const fromFiles = () => prepare(loadTask(name, data, { fewshot: (settings.shots ?? 0) > 0 }));
-  const stamp = dataStamp(data);
-  return stamp ? memo(preparedFromFiles, JSON.stringify([id, stamp]), fromFiles) : fromFiles();
+  let byTask = preparedTasks.get(loaded);
+  if (!byTask) preparedTasks.set(loaded, (byTask = new Map()));
+  return memo(byTask, JSON.stringify([modelDir, identity, settings]), async () => {
+    const tokenizer = await memo(tokenizers, JSON.stringify([modelDir, identity]), () =>
+      loadTokenizer(modelDir),
+    );
+    return prepareTask(loaded, tokenizer, settings, onProgress);
+  });
 }

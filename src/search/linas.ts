@@ -20,7 +20,7 @@ import {
 import { zodErrorText } from '../zod-error';
 
 /**
- * LINAS (method.md section 3) as an ask/tell library: `propose` returns the next batch to
+ * LINAS (the LLaMA-NAS search, after DyNAS-T) as an ask/tell library: `propose` returns the next batch to
  * evaluate for real, `record` takes their measured values. Everything between two steps is in
  * a plain-JSON `SearchState` (options, archive, pending batch, RNG state, per-loop history), so
  * a driver can store it anywhere (a file, a workflow's continue-as-new argument) and resume in

@@ -3,7 +3,7 @@ import type { SubnetSpec } from '../model/types';
 import { zodErrorText } from '../zod-error';
 
 /**
- * The elastic search space (method.md section 1): one gene for the layer-count option, then one
+ * The elastic search space of LLaMA-NAS: one gene for the layer-count option, then one
  * gene per layer (up to the largest layer count) for that layer's MLP width option. A gene is an
  * index into its sorted option list. Genes of layers at or past the chosen layer count are
  * inactive: the canonical form sets them to 0 and the sub-network key leaves them out.

@@ -1,8 +1,10 @@
 // Evaluating a sub-network: a Temporal wrapper over src/campaign/evaluations.ts.
-import { Context } from '@temporalio/activity';
-import { evaluateRequest } from '../src/campaign/evaluations';
 import type { EvaluationRequest, EvaluationResult } from '../src/campaign/types';
 import { classified, failIfInjected } from './failures';
+import type * as evaluations from '../src/campaign/evaluations';
+import { threadModule } from './threads';
+
+const EVALUATIONS = threadModule<typeof evaluations>(require.resolve('../src/campaign/evaluations'));
 
 /**
  * One real evaluation of a sub-network on a task, or its cached result. Heartbeats its
@@ -11,7 +13,7 @@ import { classified, failIfInjected } from './failures';
 export async function evaluateSubnet(req: EvaluationRequest): Promise<EvaluationResult> {
   return classified(() => {
     failIfInjected(req.faultInjection);
-    const ctx = Context.current();
-    return evaluateRequest(req, { signal: ctx.cancellationSignal, onProgress: (p) => ctx.heartbeat(p) });
+    // export, weight conversion, tokenizing and scoring run in a thread (src/campaign/evaluations.ts evaluateRequest)
+    return EVALUATIONS.run('evaluateRequest', req);
   });
 }

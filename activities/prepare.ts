@@ -1,19 +1,18 @@
 // Preparing a campaign and fine-tuning its super-network: Temporal wrappers over src/campaign/prepare.ts.
-import { Context } from '@temporalio/activity';
-import { instatuneRun, prepareCampaign as prepare } from '../src/campaign/prepare';
+import { instatuneRun } from '../src/campaign/prepare';
 import type { PreparedCampaign } from '../src/campaign/types';
 import { openCheckpoint } from '../src/model/checkpoint';
 import { classified, failIfInjected } from './failures';
+import type * as preparation from '../src/campaign/prepare';
+import { threadModule } from './threads';
+
+const PREPARATION = threadModule<typeof preparation>(require.resolve('../src/campaign/prepare'));
 import { trainModel } from './train';
 
 /** Checks every input of a campaign before anything runs: config, checkpoint, data files. */
 export async function prepareCampaign(raw: unknown): Promise<PreparedCampaign> {
-  return classified(() =>
-    prepare(raw, {
-      onProgress: (p) => Context.current().heartbeat(p),
-      signal: Context.current().cancellationSignal,
-    }),
-  );
+  // checking data files and building the embedded world run in a thread (src/campaign/prepare.ts)
+  return classified(() => PREPARATION.run('prepareCampaign', raw));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Worker, type WorkerOptions as TemporalWorkerOptions } from '@temporalio/worker';
 import * as activities from '../activities';
+import { configureActivityThreads } from '../activities/threads';
 import { bundleWorkflows, findPrebuiltBundle } from './bundle';
 import { connectWorker } from './connection';
 import { TASK_QUEUES, type QueueRole } from './queues';
@@ -35,6 +36,10 @@ export function workflowBundle(): Promise<TemporalWorkerOptions['workflowBundle'
 /** Creates one worker per role, all on one connection; workflows run only on the main queue. */
 export async function createWorkers(opts: WorkerOptions): Promise<Worker[]> {
   const { connection, namespace } = await connectWorker();
+  // heavy activity bodies run in threads: one per activity this process may run at once
+  configureActivityThreads(
+    opts.roles.reduce((n, role) => n + (opts.concurrency?.[role] ?? DEFAULT_CONCURRENCY[role]), 0),
+  );
   const workers: Worker[] = [];
   for (const role of opts.roles) {
     const concurrency = opts.concurrency?.[role] ?? DEFAULT_CONCURRENCY[role];

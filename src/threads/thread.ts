@@ -19,14 +19,23 @@ function serialise(err: unknown): {
 const port = parentPort;
 if (!port) throw new Error('src/threads/thread.ts runs only as a worker thread of ThreadPool');
 
+/** Progress reaches the parent at most this often (heartbeats are throttled there anyway). */
+const PROGRESS_EVERY_MS = 200;
+
 port.on('message', (job: { module: string; fn: string; args: unknown[] }) => {
+  let sentAt = -Infinity;
   void (async () => {
     try {
       const mod = require(job.module) as Record<string, unknown>;
       const fn = mod[job.fn];
       if (typeof fn !== 'function') throw new Error(`${job.module} exports no function ${job.fn}`);
       const result: unknown = await fn(...job.args, {
-        onProgress: (progress: unknown) => port.postMessage({ type: 'progress', progress }),
+        onProgress: (progress: unknown) => {
+          const now = performance.now();
+          if (now - sentAt < PROGRESS_EVERY_MS) return;
+          sentAt = now;
+          port.postMessage({ type: 'progress', progress });
+        },
       });
       port.postMessage({ type: 'done', result });
     } catch (err) {

@@ -25,7 +25,10 @@ describe('the worker thread pool', () => {
     );
     const result = await job;
     expect(result.spins).toBeGreaterThanOrEqual(2_000_000);
-    expect(progress.at(-1)).toEqual({ spins: result.spins, released: true });
+    // progress is thinned out in the thread (at most every 200 ms) but keeps its order
+    const spins = progress.map((p) => (p as { spins: number }).spins);
+    expect(spins).toEqual([...spins].sort((x, y) => x - y));
+    expect(spins.at(-1)).toBeLessThanOrEqual(result.spins);
   }, 60_000);
 
   it('rebuilds a job error with its name, message and fields, and keeps the thread', async () => {

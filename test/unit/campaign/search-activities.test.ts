@@ -1,7 +1,8 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { searchPropose, searchRecord } from '../../../activities/search';
+// the activities run these in a thread (activities/search.ts); the steps themselves are tested here
+import { proposeStep as searchPropose, recordStep as searchRecord } from '../../../src/campaign/search';
 import type { EvaluationResult, PreparedCampaign, ProposeRequest } from '../../../activities/types';
 import { parseCampaignConfig } from '../../../config/campaign';
 import { createSpace } from '../../../src/search/space';

@@ -1,0 +1,47 @@
+import { availableParallelism } from 'node:os';
+import { Context } from '@temporalio/activity';
+import { ThreadPool } from '../src/threads/pool';
+
+/**
+ * The worker process's pool of threads for heavy activity bodies (evaluations, ONNX export and
+ * weight conversion, world building, search steps, the report): the event loop that runs the
+ * workflow tasks, queries and heartbeats of this process is never held up by them.
+ */
+let pool: ThreadPool | undefined;
+
+/** Sets the pool's size (the activities this process runs at once); before the first job. */
+export function configureActivityThreads(size: number): void {
+  if (pool && pool.size === size) return;
+  if (pool && pool.threads > 0) throw new Error('the activity thread pool is already running');
+  pool = new ThreadPool(size, 'llama-nas-activity');
+}
+
+function activityThreads(): ThreadPool {
+  pool ??= new ThreadPool(availableParallelism(), 'llama-nas-activity');
+  return pool;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Fn = (...args: any[]) => unknown;
+type FnName<M> = { [K in keyof M]: M[K] extends Fn ? K : never }[keyof M] & string;
+
+/**
+ * A library module whose functions activities run in a thread: `module` is its absolute path
+ * (require.resolve it), M its type (`import type * as m`). `run(fn, ...args)` calls
+ * fn(...args, { onProgress }) there: the progress becomes this activity's heartbeats, and
+ * cancelling the activity ends the thread.
+ */
+export function threadModule<M>(module: string) {
+  return {
+    run<K extends FnName<M>>(
+      fn: K,
+      ...args: M[K] extends Fn ? Parameters<M[K]> : never
+    ): Promise<M[K] extends Fn ? Awaited<ReturnType<M[K]>> : never> {
+      const ctx = Context.current();
+      return activityThreads().run(
+        { module, fn, args },
+        { signal: ctx.cancellationSignal, onProgress: (p) => ctx.heartbeat(p) },
+      );
+    },
+  };
+}

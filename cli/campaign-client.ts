@@ -4,10 +4,12 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { WorkflowNotFoundError, defaultPayloadConverter } from '@temporalio/common';
 import type { CampaignConfig } from '../config/campaign';
+import type { SearchProgress } from '../src/campaign/types';
 import type { CampaignStatus } from '../workflows/campaign';
-import type { SearchStatus } from '../workflows/search';
+import { searchWorkflowId, type SearchStatus } from '../workflows/search';
+import type { CampaignReport, SearchReport } from './campaign-status';
 
 export const CAMPAIGN_WORKFLOW = 'llamaNasCampaign';
 
@@ -42,23 +44,62 @@ export async function startCampaign(
   return { handle, resumed };
 }
 
-/** An activity the campaign is running now, with its last heartbeat (e.g. pre-training progress). */
-export interface RunningActivity {
-  type: string;
-  attempt: number;
-  heartbeat?: unknown;
+export type { CampaignReport, RunningActivity, SearchReport } from './campaign-status';
+
+/** How long a status query may wait for a worker to answer. */
+const QUERY_DEADLINE_MS = 10_000;
+
+function why(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
-export interface CampaignReport {
-  workflowId: string;
-  status: string;
-  activities: RunningActivity[];
-  stage?: CampaignStatus['stage'];
-  campaignDir?: string;
-  searches: SearchStatus[];
-  result?: unknown;
+/** The task names of a campaign, read from its start event (its config) when its status query fails. */
+async function tasksFromStart(client: Client, workflowId: string): Promise<string[]> {
+  const page = await client.workflowService.getWorkflowExecutionHistory({
+    namespace: client.options.namespace,
+    execution: { workflowId },
+    maximumPageSize: 1,
+  });
+  const payload = page.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  const config = payload
+    ? defaultPayloadConverter.fromPayload<{ tasks?: { name?: unknown }[] }>(payload)
+    : {};
+  return (config.tasks ?? []).map((t) => String(t.name));
 }
 
+async function readSearch(client: Client, task: string, workflowId: string): Promise<SearchReport> {
+  const handle = client.workflow.getHandle(workflowId);
+  let state: string;
+  try {
+    state = (await handle.describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { task, workflowId, state: 'NOT_STARTED' };
+    return { task, workflowId, state: 'UNKNOWN', unreadable: `not described: ${why(err)}` };
+  }
+  try {
+    const progress = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+      handle.query<SearchStatus>('progress'),
+    );
+    return { task, workflowId, state, progress };
+  } catch (err) {
+    if (state === 'COMPLETED') {
+      // no worker to replay a closed search: its result holds the final figures
+      const final = (await handle.result()) as SearchProgress;
+      return {
+        task,
+        workflowId,
+        state,
+        progress: { ...final, task, paused: false, inFlight: 0, finishedInLoop: 0 },
+      };
+    }
+    return { task, workflowId, state, unreadable: `query not answered: ${why(err)}` };
+  }
+}
+
+/**
+ * What `campaign status` shows: the campaign's stage and every task's search, each read on its
+ * own (in parallel, with a deadline); what could not be read says why.
+ */
 export async function campaignStatus(client: Client, workflowId: string): Promise<CampaignReport> {
   const handle = client.workflow.getHandle(workflowId);
   const description = await handle.describe();
@@ -78,22 +119,23 @@ export async function campaignStatus(client: Client, workflowId: string): Promis
     report.result = await handle.result();
     report.stage = 'done';
   }
+  let searches: { task: string; workflowId: string }[] = [];
   try {
-    const status = await handle.query<CampaignStatus>('status');
+    const status = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+      handle.query<CampaignStatus>('status'),
+    );
     report.stage = status.stage;
     report.campaignDir = status.campaignDir;
-    for (const search of status.searches) {
-      try {
-        report.searches.push(
-          await client.workflow.getHandle(search.workflowId).query<SearchStatus>('progress'),
-        );
-      } catch {
-        // a search not started yet, or already closed
-      }
-    }
-  } catch {
-    // a closed workflow with no worker to answer queries: the description is all there is
+    searches = status.searches;
+  } catch (err) {
+    if (report.stage !== 'done') report.stageUnreadable = `status query not answered: ${why(err)}`;
   }
+  if (!searches.length) {
+    // before the campaign has named them (or when it does not answer): from its config
+    const tasks = await tasksFromStart(client, workflowId).catch(() => []);
+    searches = tasks.map((task) => ({ task, workflowId: searchWorkflowId(workflowId, task) }));
+  }
+  report.searches = await Promise.all(searches.map((s) => readSearch(client, s.task, s.workflowId)));
   return report;
 }
 

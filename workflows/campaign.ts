@@ -84,6 +84,12 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
   const campaign: PreparedCampaign = await prepare.prepareCampaign(config);
   const { config: cfg } = campaign;
   status.campaignDir = campaign.campaignDir;
+  // every task's search is named from the start, so that the status lists those not started yet
+  const children = campaign.tasks.map((task) => ({
+    task: task.name,
+    workflowId: searchWorkflowId(info.workflowId, task.name),
+  }));
+  status.searches = children;
   upsertSearchAttributes({ CampaignName: [cfg.name], BaseModel: [campaign.baseModelName] });
 
   const train = proxyActivities<typeof activities>({
@@ -111,11 +117,6 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
 
   // 2. One LINAS search per task, in parallel, each a child workflow with its own history
   status.stage = 'searching';
-  const children = campaign.tasks.map((task) => ({
-    task: task.name,
-    workflowId: searchWorkflowId(info.workflowId, task.name),
-  }));
-  status.searches = children;
   const forward = (signal: typeof pauseSignal | typeof resumeSignal) => () => {
     for (const c of children)
       void getExternalWorkflowHandle(c.workflowId)

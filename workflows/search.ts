@@ -26,6 +26,15 @@ export interface SearchCarry {
   progress: SearchProgress;
   extraBudget: number;
   paused: boolean;
+  /** Absent in runs carried over before the status showed a rate. */
+  timing?: SearchTiming;
+}
+
+/** The measured pace: evaluations finished since the search started, in workflow time (ms). */
+export interface SearchTiming {
+  startedAt: number;
+  completed: number;
+  lastCompletedAt?: number;
 }
 
 export const pauseSignal = defineSignal('pause');
@@ -37,6 +46,10 @@ export interface SearchStatus extends Omit<SearchProgress, 'stateFile'> {
   task: string;
   paused: boolean;
   inFlight: number;
+  /** For the measured rate and the ETA (cli/campaign-client.ts searchEta). */
+  timing?: SearchTiming;
+  /** Evaluations of this loop finished but not recorded yet (`evaluated` counts recorded ones). */
+  finishedInLoop: number;
 }
 
 /** Ceiling of extendBudget: one update can at most multiply the planned budget by ten. */
@@ -67,6 +80,9 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
   let extraBudget = carry?.extraBudget ?? 0;
   let paused = carry?.paused ?? false;
   let inFlight = 0;
+  // workflow time: deterministic on replay, and no command, so old histories replay unchanged
+  let timing: SearchTiming = carry?.timing ?? { startedAt: Date.now(), completed: 0 };
+  let finishedInLoop = 0;
   let progress: SearchProgress = carry?.progress ?? {
     stateFile: '',
     loop: 0,
@@ -104,12 +120,25 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
   );
   setHandler(searchProgressQuery, () => {
     const { stateFile: _stateFile, ...rest } = progress;
-    return { ...rest, budget: plannedBudget + extraBudget, task: task.name, paused, inFlight };
+    return {
+      ...rest,
+      budget: plannedBudget + extraBudget,
+      task: task.name,
+      paused,
+      inFlight,
+      timing,
+      finishedInLoop,
+    };
   });
 
   const gate = () => condition(() => !paused);
   const maxSizeBytes = config.constraints.maxSizeGiB ? config.constraints.maxSizeGiB * 2 ** 30 : undefined;
 
+  const finished = <T>(result: T): T => {
+    finishedInLoop++;
+    timing = { ...timing, completed: timing.completed + 1, lastCompletedAt: Date.now() };
+    return result;
+  };
   for (;;) {
     await gate();
     const proposal = await light.searchPropose({
@@ -132,7 +161,7 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
     const results: EvaluationResult[] = await slidingWindow(
       requests,
       config.maxConcurrentEvaluations,
-      (r) => evaluate.evaluateSubnet(r),
+      (r) => evaluate.evaluateSubnet(r).then(finished),
       gate,
       (n) => void (inFlight = n),
     );
@@ -148,7 +177,7 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
       );
     }
     // one loop per run keeps every history far from its limits; the state lives in files
-    await continueAsNew<typeof linasSearch>(input, { progress, extraBudget, paused });
+    await continueAsNew<typeof linasSearch>(input, { progress, extraBudget, paused, timing });
   }
 }
 

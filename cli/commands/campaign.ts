@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadCampaignFile } from '../../config/load';
 import { connectClient } from '../../workers/connection';
 import { campaignStatus, createCampaignSchedule, listCampaigns, startCampaign } from '../campaign-client';
+import { formatCampaignReport } from '../campaign-status';
 import { UsageError } from '../errors';
 import { writeCampaignFolderReport } from './report';
 
@@ -62,25 +63,13 @@ export function register(program: Command): void {
     .command('status')
     .argument('<id>', 'campaign workflow id (campaign-<name>)')
     .option('--json', 'JSON output', false)
-    .description('stage, per-task search progress and fronts')
+    .description(
+      "stage and every task's search: evaluated/budget, best accuracy, hypervolume, in flight, ETA",
+    )
     .action(async (id: string, opts: { json: boolean }) => {
       await withClient(async (client) => {
         const report = await campaignStatus(client, id);
-        print(opts.json, report, () =>
-          [
-            `${report.workflowId}: ${report.status}${report.stage ? `, stage ${report.stage}` : ''}`,
-            ...report.searches.map(
-              (s) =>
-                `  ${s.task.padEnd(15)} loop ${s.loop}, ${s.evaluated}/${s.budget} evaluated${s.paused ? ' (paused)' : ''}, ` +
-                `front of ${s.front.length}, hypervolume ${s.hypervolume.toFixed(4)}` +
-                (s.predictorError
-                  ? `, predictor CV error ${Object.entries(s.predictorError)
-                      .map(([m, e]) => `${m} ${(100 * e).toFixed(1)}%`)
-                      .join(' ')}`
-                  : ''),
-            ),
-          ].join('\n'),
-        );
+        print(opts.json, report, () => formatCampaignReport(report, Date.now()));
       });
     });
 

@@ -8,6 +8,7 @@ import { createWorkers } from '../../workers/run';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { CampaignResult } from '../../workflows/campaign';
 import { campaignStatus, startCampaign, type CampaignReport } from '../campaign-client';
+import { bestAccuracy } from '../campaign-status';
 import { formatSummary, summarise } from '../summary';
 
 function heartbeatText(h: unknown): string {
@@ -26,9 +27,12 @@ function progressLine(report: CampaignReport): string {
     )
     .join(', ');
   const searches = report.searches
-    .map((s) => {
-      const best = s.front.length ? Math.max(...s.front.map((p) => p.objectives.accuracy ?? 0)) : undefined;
-      return `${s.task} ${s.evaluated}/${s.budget}${best !== undefined ? ` best ${(100 * best).toFixed(1)}%` : ''}`;
+    .flatMap(({ task, progress: s }) => {
+      if (!s) return [];
+      const best = bestAccuracy(s.front);
+      return [
+        `${task} ${s.evaluated}/${s.budget}${best !== undefined ? ` best ${(100 * best).toFixed(1)}%` : ''}`,
+      ];
     })
     .join(' | ');
   const detail = searches || running;

@@ -42,6 +42,29 @@ export function evaluationContext(
   };
 }
 
+/**
+ * The cache context of a throughput figure: the measurement's, plus where it ran and on how many
+ * threads (the backend's `runsOn`); accuracy is shared across machines, a speed is not.
+ */
+export function throughputContext(
+  context: ReturnType<typeof evaluationContext>,
+  backend: Pick<ScoringBackend, 'runsOn'>,
+) {
+  return {
+    ...context,
+    settings: { ...context.settings, measured: 'throughput', runsOn: backend.runsOn ?? {} },
+  };
+}
+
+/** The cached values without a throughput of unknown provenance, with the one measured here if any. */
+function withThroughput(
+  values: Record<string, number>,
+  throughput: number | undefined,
+): Record<string, number> {
+  const { throughput: _unknownMachine, ...rest } = values;
+  return throughput === undefined ? rest : { ...rest, throughput };
+}
+
 export interface EvaluateRequestOptions {
   signal?: AbortSignal;
   onProgress?: (progress: { stage: EvaluationStage; done: number; total: number }) => void;
@@ -67,15 +90,18 @@ export async function evaluateRequest(
     return result;
   };
 
+  const speedContext = throughputContext(context, backend);
   const hit = cache.get(context, key);
-  if (hit && (!req.measureThroughput || hit.values.throughput !== undefined)) return keep(hit.values, true);
+  const speed = req.measureThroughput ? cache.get(speedContext, key)?.values.throughput : undefined;
+  if (hit && (!req.measureThroughput || speed !== undefined))
+    return keep(withThroughput(hit.values, speed), true);
   if (hit) {
-    // measured before without the throughput objective: only the throughput is missing
+    // measured before without the throughput objective, or on another machine: only the throughput is missing
     const scorer = await backend.openSubnet(req.modelDir, subnet, { quant: req.quant, signal: opts.signal });
     try {
-      const values = { ...hit.values, throughput: (await measureThroughput(scorer)).tokensPerSecond };
-      cache.put(context, key, values, { ...hit.details, throughputHost: hostname() });
-      return keep(values, true);
+      const throughput = (await measureThroughput(scorer)).tokensPerSecond;
+      cache.put(speedContext, key, { throughput }, { host: hostname() });
+      return keep(withThroughput(hit.values, throughput), true);
     } finally {
       await scorer.close();
     }
@@ -115,11 +141,11 @@ export async function evaluateRequest(
     nSamples: result.nSamples,
     parameters: size.parameters,
     sizeBytes: size.bytes,
-    ...(throughput !== undefined ? { throughput } : {}),
   };
   cache.put(context, key, values, { seconds: result.stats.seconds, host: hostname() });
+  if (throughput !== undefined) cache.put(speedContext, key, { throughput }, { host: hostname() });
   logComputed(req.campaignDir, { key, task: req.task.name, quant: req.quant, at: new Date().toISOString() });
-  return keep(values, false);
+  return keep(withThroughput(values, throughput), false);
 }
 
 function resultFrom(

@@ -1,3 +1,4 @@
+import { availableParallelism, cpus } from 'node:os';
 import { openSubnet } from '../model/runtime';
 import type { SequenceScorer, SubnetSpec } from '../model/types';
 
@@ -10,6 +11,11 @@ export interface ScoringBackend {
   readonly name: string;
   /** What changes the figures besides the sub-network: e.g. { backend: 'onnx', dtype: 'float32' }. */
   readonly numerics: Record<string, string>;
+  /**
+   * What changes its speed besides the numerics: where it runs and on how many threads, e.g.
+   * { device: 'cpu Intel Xeon ...', threads: '4' }; part of the cache key of throughput figures.
+   */
+  readonly runsOn?: Record<string, string>;
   openSubnet(
     modelDir: string,
     subnet: SubnetSpec,
@@ -30,6 +36,10 @@ export function onnxBackend(opts: OnnxBackendOptions = {}): ScoringBackend {
   return {
     name: 'onnx',
     numerics: { backend: 'onnx', dtype: 'float32' },
+    runsOn: {
+      device: `cpu ${cpus()[0]?.model.trim() ?? 'unknown'}`,
+      threads: String(opts.threads ?? availableParallelism()),
+    },
     openSubnet: (modelDir, subnet, { quant }) =>
       openSubnet(modelDir, subnet, { threads: opts.threads, cacheDir: opts.cacheDir, quant }),
     close: async () => undefined,
@@ -47,6 +57,7 @@ export function keepSessionsOpen(backend: ScoringBackend): ScoringBackend {
   return {
     name: backend.name,
     numerics: backend.numerics,
+    runsOn: backend.runsOn,
     openSubnet: async (modelDir, subnet, opts) => {
       const id = JSON.stringify([modelDir, subnet, opts.quant ?? 'none']);
       let scorer = open.get(id);

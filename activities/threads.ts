@@ -9,11 +9,11 @@ import { ThreadPool } from '../src/threads/pool';
  */
 let pool: ThreadPool | undefined;
 
-/** Sets the pool's size (the activities this process runs at once); before the first job. */
+/** Sizes the pool for the activities this process runs at once (each new set of workers adds its slots). */
 export function configureActivityThreads(size: number): void {
-  if (pool && pool.size === size) return;
-  if (pool && pool.threads > 0) throw new Error('the activity thread pool is already running');
-  pool = new ThreadPool(size, 'llama-nas-activity');
+  // threads start only as jobs arrive, so the slots of every set of workers can simply add up
+  if (pool) pool.grow(pool.size + size);
+  else pool = new ThreadPool(size, 'llama-nas-activity');
 }
 
 function activityThreads(): ThreadPool {

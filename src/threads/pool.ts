@@ -66,12 +66,26 @@ export class ThreadPool {
   private readonly waiting: (() => void)[] = [];
   private closed = false;
 
+  private limit: number;
+
   constructor(
-    readonly size: number,
+    size: number,
     readonly name = 'llama-nas',
   ) {
     if (!Number.isInteger(size) || size < 1)
       throw new Error(`thread pool size must be a positive integer, not ${size}`);
+    this.limit = size;
+  }
+
+  /** Threads it may run at once. */
+  get size(): number {
+    return this.limit;
+  }
+
+  /** Lets it run up to `size` threads at once (never fewer than now). */
+  grow(size: number): void {
+    this.limit = Math.max(this.limit, size);
+    while (this.waiting.length && this.slots.length < this.limit) this.waiting.shift()?.();
   }
 
   /** Threads started and alive (for tests and status). */
@@ -100,7 +114,7 @@ export class ThreadPool {
       if (this.closed) throw new Error('the thread pool is closed');
       signal?.throwIfAborted();
       const idle = this.slots.find((s) => !s.busy);
-      const slot = idle ?? (this.slots.length < this.size ? this.spawn() : undefined);
+      const slot = idle ?? (this.slots.length < this.limit ? this.spawn() : undefined);
       if (slot) {
         slot.busy = true;
         slot.worker.ref(); // a running job keeps the process alive, an idle thread does not

@@ -64,6 +64,29 @@ describe('the worker thread pool', () => {
     await Promise.all(jobs);
   }, 60_000);
 
+  it('grows: a job waiting for a thread starts once the pool may run more', async () => {
+    const small = new ThreadPool(1, 'grow');
+    try {
+      const flags = [0, 1].map(() => new Int32Array(new SharedArrayBuffer(4)));
+      const started = new Set<number>();
+      const jobs = flags.map((flag, i) =>
+        small.run(
+          { module: JOBS, fn: 'spinUntilReleased', args: [flag] },
+          { onProgress: () => started.add(i) },
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      expect([...started]).not.toContain(1);
+      small.grow(2);
+      while (!started.has(1)) await new Promise((r) => setTimeout(r, 50));
+      expect(small.threads).toBe(2);
+      for (const f of flags) Atomics.store(f, 0, 1);
+      await Promise.all(jobs);
+    } finally {
+      await small.close();
+    }
+  }, 60_000);
+
   it('stops a job stuck in synchronous work when its signal aborts, and starts a fresh thread after', async () => {
     const abort = new AbortController();
     const job = pool.run(

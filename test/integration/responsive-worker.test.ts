@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { CampaignConfigInput } from '../../config/campaign';
 import { parseCampaignConfig } from '../../config/campaign';
 import { campaignStatus, startCampaign, type CampaignReport } from '../../cli/campaign-client';
+import { searchPace } from '../../cli/campaign-status';
 import type { CampaignResult } from '../../workflows/campaign';
 import { tinyConfig, writeRandomCheckpoint } from '../fixtures/model/random-checkpoint';
 import { killHard } from '../helpers/reduced-campaign';
@@ -103,6 +104,10 @@ describe('a single worker under evaluation load on a realistic base model', () =
         for (const s of r.searches) expect(s.unreadable).toBeUndefined();
       }
       expect(reports.some((r) => r.searches[0]?.progress && r.searches[0].progress.inFlight > 0)).toBe(true);
+      // and the status measured the search's pace, for its ETA
+      expect(
+        reports.some((r) => r.searches[0]?.progress && searchPace(r.searches[0].progress, Date.now())),
+      ).toBe(true);
       console.log(
         `responsive-worker: ${latencies.length} status queries (${underLoad.length} during evaluations), ms: ${latencies.map((l) => l.toFixed(0)).join(' ')}`,
       );

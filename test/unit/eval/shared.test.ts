@@ -183,6 +183,23 @@ describe('shared-prefix path', () => {
     expectCausalWindows(prepared, rowsOf(prepared, plans, 4096), 4096);
   });
 
+  it('fills a row up to exactly the maximum length, and not one token past it', () => {
+    const base = Array.from({ length: 30 }, (_, i) => 40 + i);
+    const items = [0, 1, 2].map((q) => [
+      { context: [...base, 80 + q, 90 + q], continuation: [5] },
+      { context: [...base, 80 + q, 90 + q], continuation: [6, 7] },
+    ]);
+    // each question packs to 30 + 1 (its own context) + 1 + 2 (branches) = 34 tokens
+    const length = 30 + 3 * 4;
+    const atMax = planSharedRows(items, length, { rowTokens: 4096, minSharedTokens: 16 });
+    expect(atMax).toEqual([{ kind: 'group', items: [0, 1, 2], prefix: 30, length }]);
+    const row = buildGroupRow(items, [0, 1, 2], 30, length);
+    expect(row.row.tokens).toHaveLength(length);
+    const over = planSharedRows(items, length - 1, { rowTokens: 4096, minSharedTokens: 16 });
+    expect(over.map((p) => (p.kind === 'group' ? p.items : []))).toEqual([[0, 1], [2]]);
+    for (const p of over) expect(p.length).toBeLessThanOrEqual(length - 1);
+  });
+
   it('does not share where the saving is below minSharedTokens, nor across truncated requests', () => {
     // three questions, two with a common 20-token context start, one truncated by maxLength 40
     const base = Array.from({ length: 20 }, (_, i) => 10 + i);

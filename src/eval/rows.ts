@@ -120,8 +120,9 @@ export interface SharedLimits {
   /**
    * Longest row the planner builds (tokens; at most the model's maximum length). Longer rows
    * share a prefix among more questions but pay attention's quadratic cost (the ONNX runtime
-   * computes a dense [L, L] score matrix per head); 2048 was fastest in `npm run bench prefix`
-   * (512, 1024, 1536 and 2048 measured side by side; src/eval/README.md has the figures).
+   * computes a dense [L, L] score matrix per head); 1536 took the least CPU time in `npm run
+   * bench prefix` (512, 1024, 1536 and 2048 measured side by side; src/eval/README.md has the
+   * figures).
    */
   rowTokens: number;
   /**
@@ -131,7 +132,7 @@ export interface SharedLimits {
   minSharedTokens: number;
 }
 
-export const DEFAULT_SHARED_LIMITS: SharedLimits = { rowTokens: 2048, minSharedTokens: 16 };
+export const DEFAULT_SHARED_LIMITS: SharedLimits = { rowTokens: 1536, minSharedTokens: 16 };
 
 /**
  * A question that the shared path can place under a common prefix: its requests were not

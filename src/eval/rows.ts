@@ -194,6 +194,13 @@ export function planSharedRows(
   maxLength: number,
   limits: SharedLimits = DEFAULT_SHARED_LIMITS,
 ): SharedRowPlan[] {
+  for (const [name, value, min] of [
+    ['rowTokens', limits.rowTokens, 1],
+    ['minSharedTokens', limits.minSharedTokens, 0],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < min)
+      throw new RangeError(`shared.${name} must be an integer >= ${min}, got ${value}`);
+  }
   const budget = Math.min(limits.rowTokens, maxLength);
   const minSaving = Math.max(1, limits.minSharedTokens);
   const plans: SharedRowPlan[] = [];

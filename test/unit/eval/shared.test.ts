@@ -224,6 +224,9 @@ describe('shared-prefix path', () => {
     // the truncated question keeps one causal row per request
     expect(grouped.filter((p) => p.kind === 'item' && p.item === 2)).toHaveLength(2);
     const apart = planSharedRows(items, 40, { rowTokens: 40, minSharedTokens: 21 });
+    expect(() => planSharedRows(items, 40, { rowTokens: 0, minSharedTokens: 16 })).toThrow(
+      'shared.rowTokens must be an integer >= 1, got 0',
+    );
     expect(apart.filter((p) => p.kind === 'group' && p.items.length > 1)).toHaveLength(0);
     const row = buildGroupRow(items, [0, 1], 20, 40);
     // question 0 shares 21 tokens (a child segment of one token), question 1 only the root's 20

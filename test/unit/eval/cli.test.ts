@@ -93,6 +93,9 @@ describe('llama-nas eval', () => {
       /--seed goes with --fraction/,
     );
     await expect(cli(...base, '--task', 'arc_easy', '--fraction', '2')).rejects.toThrow(/--fraction 2/);
+    await expect(cli(...base, '--task', 'arc_easy', '--path', 'quick')).rejects.toThrow(
+      /--path quick: expected one of shared, fast, naive/,
+    );
     await expect(cli(...base, '--task', 'truthfulqa_mc1', '--shots', '2')).rejects.toThrow(/zero-shot only/);
     const bad = join(FIX, 'bad', 'winogrande', 'dev.jsonl');
     await expect(cli('--model', tiny.model, '--task', 'winogrande', '--data', bad)).rejects.toThrow(

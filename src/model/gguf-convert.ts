@@ -318,11 +318,11 @@ export function importGguf(file: string, outDir: string, options: ImportOptions 
 
 // ---- export ----
 
-export const GGUF_EXPORT_TYPES = ['F16', 'Q8_0'] as const;
+export const GGUF_EXPORT_TYPES = ['F32', 'F16', 'Q8_0'] as const;
 export type GgufExportType = (typeof GGUF_EXPORT_TYPES)[number];
 
 /** llama_ftype of a whole file. */
-const FILE_TYPE: Record<GgufExportType, number> = { F16: 1, Q8_0: 7 };
+const FILE_TYPE: Record<GgufExportType, number> = { F32: 0, F16: 1, Q8_0: 7 };
 
 export interface GgufExportInfo {
   file: string;
@@ -357,7 +357,7 @@ function readOptionalJson(file: string): unknown {
 /**
  * A sub-network of a checkpoint as a GGUF file llama.cpp loads: the `llama` architecture when
  * every layer keeps one MLP width, `deci` (per-layer `feed_forward_length`, NVIDIA's NAS-derived
- * Nemotron format) otherwise. Matrices in F16 or Q8_0 (norms stay F32); q/k rows permuted to
+ * Nemotron format) otherwise. Matrices in F32, F16 or Q8_0 (norms stay F32); q/k rows permuted to
  * llama.cpp's rotary layout.
  */
 export async function exportGguf(
@@ -421,12 +421,12 @@ export async function exportGguf(
   const f16Fallback: string[] = [];
   let parameters = 0;
   const matrix = (ggName: string, data: Float32Array, rows: number, cols: number): void => {
-    let t: GgmlType = type === 'Q8_0' ? GgmlType.Q8_0 : GgmlType.F16;
+    let t: GgmlType = { F32: GgmlType.F32, F16: GgmlType.F16, Q8_0: GgmlType.Q8_0 }[type];
     if (t === GgmlType.Q8_0 && cols % GGML_BLOCK[GgmlType.Q8_0].elements !== 0) {
       t = GgmlType.F16;
       f16Fallback.push(ggName);
     }
-    const bytes = t === GgmlType.Q8_0 ? quantizeQ8_0(data) : encodeFloat(data, GgmlType.F16);
+    const bytes = t === GgmlType.Q8_0 ? quantizeQ8_0(data) : encodeFloat(data, t as GgmlType.F32 | GgmlType.F16);
     tensors.push({ name: ggName, dims: [cols, rows], type: t, data: bytes });
     parameters += rows * cols;
   };

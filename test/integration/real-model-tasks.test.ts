@@ -1,7 +1,7 @@
 /**
  * @jest-environment ./test/fixtures/model/onnx-environment.js
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluatePrepared, loadTask, prepareTask, type TaskName } from '../../src/eval';
@@ -9,6 +9,7 @@ import { openSubnet, type SubnetSession } from '../../src/model/runtime';
 import { loadTokenizer } from '../../src/model/tokenizer';
 import type { TextTokenizer } from '../../src/model/types';
 import { describeRealModel, realModel } from '../helpers/real-model';
+import { FACTS, writeTaskData } from '../helpers/real-model-data';
 
 /**
  * The five tasks scored with SmolLM2-135M (imported from its GGUF, byte-level BPE) on a few
@@ -18,111 +19,6 @@ import { describeRealModel, realModel } from '../helpers/real-model';
  */
 jest.setTimeout(900_000);
 
-const FACTS: [string, string][] = [
-  ['France', 'Paris'],
-  ['Japan', 'Tokyo'],
-  ['Italy', 'Rome'],
-  ['Germany', 'Berlin'],
-  ['Spain', 'Madrid'],
-  ['England', 'London'],
-  ['Russia', 'Moscow'],
-  ['Egypt', 'Cairo'],
-  ['China', 'Beijing'],
-  ['Greece', 'Athens'],
-  ['Portugal', 'Lisbon'],
-  ['Ireland', 'Dublin'],
-  ['Austria', 'Vienna'],
-  ['Norway', 'Oslo'],
-  ['Sweden', 'Stockholm'],
-  ['Poland', 'Warsaw'],
-  ['Hungary', 'Budapest'],
-  ['Thailand', 'Bangkok'],
-  ['Kenya', 'Nairobi'],
-  ['Argentina', 'Buenos Aires'],
-  ['Peru', 'Lima'],
-  ['Cuba', 'Havana'],
-  ['Denmark', 'Copenhagen'],
-  ['Finland', 'Helsinki'],
-];
-const LETTERS = ['A', 'B', 'C', 'D'];
-
-/** Three wrong capitals for fact i and the position of the right one, fixed per i. */
-function choicesFor(i: number): { options: string[]; answer: number } {
-  const wrong = [1, 7, 13].map((d) => FACTS[(i + d) % FACTS.length]![1]);
-  const answer = i % 4;
-  const options = [...wrong];
-  options.splice(answer, 0, FACTS[i]![1]);
-  return { options, answer };
-}
-
-function writeData(root: string): Record<TaskName, string> {
-  const arc = (name: string, stem: (c: string) => string): string => {
-    const dir = join(root, name);
-    mkdirSync(dir, { recursive: true });
-    const lines = FACTS.map(([country], i) => {
-      const { options, answer } = choicesFor(i);
-      return JSON.stringify({
-        id: `${name}-${i}`,
-        question: { stem: stem(country), choices: options.map((text, k) => ({ text, label: LETTERS[k] })) },
-        answerKey: LETTERS[answer],
-      });
-    });
-    writeFileSync(join(dir, 'test.jsonl'), `${lines.join('\n')}\n`);
-    return dir;
-  };
-  const mmlu = join(root, 'mmlu', 'data', 'test');
-  mkdirSync(mmlu, { recursive: true });
-  writeFileSync(
-    join(mmlu, 'high_school_geography_test.csv'),
-    FACTS.map(([country], i) => {
-      const { options, answer } = choicesFor(i);
-      return [`What is the capital city of ${country}?`, ...options, LETTERS[answer]]
-        .map((f) => `"${f}"`)
-        .join(',');
-    }).join('\n') + '\n',
-  );
-  const tqa = join(root, 'truthfulqa');
-  mkdirSync(tqa, { recursive: true });
-  writeFileSync(
-    join(tqa, 'mc_task.json'),
-    JSON.stringify(
-      FACTS.map(([country], i) => {
-        const { options, answer } = choicesFor(i);
-        const ordered = [options[answer]!, ...options.filter((_, k) => k !== answer)];
-        const targets = Object.fromEntries(
-          ordered.map((o, k) => [`The capital of ${country} is ${o}.`, k === 0 ? 1 : 0]),
-        );
-        return { question: `What is the capital of ${country}?`, mc1_targets: targets, mc2_targets: targets };
-      }),
-      null,
-      2,
-    ),
-  );
-  const wino = join(root, 'winogrande');
-  mkdirSync(wino, { recursive: true });
-  writeFileSync(
-    join(wino, 'dev.jsonl'),
-    FACTS.map(([country, capital], i) => {
-      const other = FACTS[(i + 5) % FACTS.length]![0];
-      const first = i % 2 === 0;
-      return JSON.stringify({
-        qID: `wg-${i}`,
-        sentence: `She flew to ${capital} because _ was the country she wanted to see.`,
-        option1: first ? country : other,
-        option2: first ? other : country,
-        answer: first ? '1' : '2',
-      });
-    }).join('\n') + '\n',
-  );
-  return {
-    arc_easy: arc('ARC-Easy', (c) => `What is the capital of ${c}?`),
-    arc_challenge: arc('ARC-Challenge', (c) => `Which city is the seat of the government of ${c}?`),
-    mmlu: join(root, 'mmlu', 'data'),
-    truthfulqa_mc1: tqa,
-    winogrande: wino,
-  };
-}
-
 describeRealModel('SmolLM2-135M (imported from GGUF) on the five tasks', () => {
   let dir: string;
   let tokenizer: TextTokenizer;
@@ -131,7 +27,7 @@ describeRealModel('SmolLM2-135M (imported from GGUF) on the five tasks', () => {
   beforeAll(async () => {
     const model = await realModel();
     dir = mkdtempSync(join(tmpdir(), 'real-tasks-'));
-    paths = writeData(join(dir, 'data'));
+    paths = writeTaskData(join(dir, 'data'));
     tokenizer = await loadTokenizer(model.dir);
     full = await openSubnet(
       model.dir,

@@ -263,16 +263,14 @@ describeWithGguf('GGUF read back by llama.cpp’s gguf package', () => {
       const perLayer: SubnetSpec = { layers: 5, intermediate: [1536, 768, 1024, 256, 1536] };
       const files = {
         llama: join(dir, 'uniform-q8.gguf'),
-        deci: join(dir, 'per-layer-f16.gguf'),
-        deciF32: join(dir, 'per-layer-f32.gguf'),
+        deci: join(dir, 'per-layer-f32.gguf'),
       };
       expect((await exportGguf(base, uniform, files.llama, 'Q8_0')).architecture).toBe('llama');
-      expect((await exportGguf(base, perLayer, files.deci, 'F16')).architecture).toBe('deci');
-      await exportGguf(base, perLayer, files.deciF32, 'F32');
+      expect((await exportGguf(base, perLayer, files.deci, 'F32')).architecture).toBe('deci');
       const views = readBack([files.llama, files.deci]);
       for (const [arch, spec, file, matrixType] of [
         ['llama', uniform, files.llama, 'Q8_0'],
-        ['deci', perLayer, files.deci, 'F16'],
+        ['deci', perLayer, files.deci, 'F32'],
       ] as const) {
         const { metadata: m, tensors: t, allowed } = views[file]!;
         expect(m['general.architecture']!.value).toBe(arch);
@@ -349,7 +347,7 @@ describeWithGguf('GGUF read back by llama.cpp’s gguf package', () => {
 
       // import(export(sub-network)) is the sub-network: the per-layer one through deci, in F32
       const imported = join(dir, 'imported');
-      const r = importGguf(files.deciF32, imported);
+      const r = importGguf(files.deci, imported);
       expect(r.widths).toEqual(perLayer.intermediate);
       const tokens = (await loadTokenizer(model.dir)).encode(
         'Sub-networks keep the first channels of each MLP.',

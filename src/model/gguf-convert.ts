@@ -426,7 +426,8 @@ export async function exportGguf(
       t = GgmlType.F16;
       f16Fallback.push(ggName);
     }
-    const bytes = t === GgmlType.Q8_0 ? quantizeQ8_0(data) : encodeFloat(data, t as GgmlType.F32 | GgmlType.F16);
+    const bytes =
+      t === GgmlType.Q8_0 ? quantizeQ8_0(data) : encodeFloat(data, t as GgmlType.F32 | GgmlType.F16);
     tensors.push({ name: ggName, dims: [cols, rows], type: t, data: bytes });
     parameters += rows * cols;
   };

@@ -2,6 +2,7 @@ import type { TaskName } from '../../config/campaign';
 import { analyseCampaign, writeReport } from '../analysis';
 import type { SubnetSpec } from '../model/types';
 import { writeJsonAtomic } from '../fsutil';
+import { exportFrontArtifacts } from './artifacts';
 import { campaignEvaluations } from './evaluations';
 import { reportDir, resultsFile } from './layout';
 import { buildCampaignResults, suggestHeuristicSubnets } from './results';
@@ -19,7 +20,10 @@ export async function heuristicSubnets(
   );
 }
 
-/** Writes results.json (every evaluation of the campaign) and the report next to it. */
+/**
+ * Writes results.json (every evaluation of the campaign) and the report next to it, with every
+ * size-accuracy front point exported as ONNX and GGUF under the report's models/.
+ */
 export async function writeCampaignReport(
   campaign: PreparedCampaign,
   superNetwork: string,
@@ -31,6 +35,9 @@ export async function writeCampaignReport(
   const file = resultsFile(campaign.campaignDir);
   writeJsonAtomic(file, results);
   const dir = reportDir(campaign.campaignDir);
-  await writeReport(analyseCampaign(results), dir);
+  const analysis = analyseCampaign(results);
+  const subnets = new Map(evaluations.map((e) => [e.key, e.subnet]));
+  const artifacts = await exportFrontArtifacts(analysis, superNetwork, subnets, dir);
+  await writeReport(analysis, dir, artifacts);
   return { reportDir: dir, resultsFile: file };
 }

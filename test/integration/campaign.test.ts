@@ -128,6 +128,19 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
         if (float) expect(q.sizeBytes).toBeLessThan(float.sizeBytes);
       }
       expect(existsSync(join(result.reportDir, 'report.html'))).toBe(true);
+      // each size-accuracy front point as ONNX and GGUF, float and int8, listed in the report
+      const models = JSON.parse(readFileSync(join(result.reportDir, 'tables', 'models.json'), 'utf8')) as {
+        quant: string;
+        onnx: string;
+        gguf: string;
+      }[];
+      expect(new Set(models.map((m) => m.quant))).toEqual(new Set(['none', 'int8']));
+      const html = readFileSync(join(result.reportDir, 'report.html'), 'utf8');
+      for (const m of models) {
+        expect(existsSync(join(result.reportDir, m.onnx))).toBe(true);
+        expect(existsSync(join(result.reportDir, m.gguf))).toBe(true);
+        expect(html).toContain(m.gguf);
+      }
       expect(JSON.parse(readFileSync(result.resultsFile, 'utf8')).records.length).toBeGreaterThanOrEqual(24);
       expectNoRepeatedEvaluation(result.campaignDir);
     } finally {

@@ -33,12 +33,10 @@ else
     say "building the Temporal CLI $TEMPORAL_VERSION from its Go module (a few minutes, cached in the Go build cache)"
     "$GO" install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_VERSION"
     temporal_cli="$gobin/temporal"
-  elif [ "${LLAMA_NAS_ALLOW_DOWNLOAD:-}" = 1 ]; then
-    say "no Go toolchain: tests will let @temporalio/testing download its default dev server"
   else
     say "no Temporal CLI found and no Go toolchain to build it."
     say "Install Go and run: go install github.com/temporalio/cli/cmd/temporal@$TEMPORAL_VERSION"
-    say "or set TEMPORAL_CLI_PATH to an existing 'temporal' binary (or LLAMA_NAS_ALLOW_DOWNLOAD=1 on an online machine)."
+    say "or set TEMPORAL_CLI_PATH to an existing 'temporal' binary."
     exit 1
   fi
 fi

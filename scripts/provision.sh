@@ -89,3 +89,17 @@ if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1
   say "installing docker-compose with apt (to validate docker-compose.yml)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null || say "could not install docker-compose"
 fi
+
+# 6. Optional trainer test packages (issue #20): the safetensors library and transformers, whose LLaMA the
+# trainer's model is checked against (trainer/tests/test_hf_parity.py). Pinned to versions that work with
+# Debian's torch 1.13 on Python 3.11 and installed with --no-deps into .llama-nas/pydeps, so no torch is
+# pulled in; the tests put that folder on sys.path after the system's packages. Skipped when present or offline.
+PYDEPS=.llama-nas/pydeps
+if ! PYTHONPATH=$PYDEPS "$python" -c 'import safetensors.torch, transformers' >/dev/null 2>&1; then
+  say "installing safetensors and transformers (no deps, no torch) into $PYDEPS for the trainer's tests"
+  if ! "$python" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: --target "$PYDEPS" \
+      safetensors==0.4.5 transformers==4.36.2 tokenizers==0.15.2 huggingface_hub==0.20.3 regex==2024.11.6 \
+      filelock==3.13.1 tqdm==4.66.1 fsspec==2023.12.2 pyyaml==6.0.1 >/dev/null 2>&1; then
+    say "could not install them (offline?): test_hf_parity.py skips, saying so; the trainer uses its own safetensors code"
+  fi
+fi

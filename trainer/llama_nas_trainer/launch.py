@@ -36,7 +36,22 @@ def patch_std_parser() -> None:
     Std.from_str = classmethod(from_str)
 
 
+def die_with_parent() -> None:
+    """SIGTERM to this launcher when the process that started it dies (a killed worker): torchrun then stops
+    its ranks, which checkpoint, instead of training on as orphans. The ranks do the same for the launcher."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: Optional[List[str]] = None) -> None:
+    die_with_parent()
     if std_parser_is_broken():
         patch_std_parser()
     from torch.distributed.run import main as torchrun_main

@@ -531,17 +531,19 @@ def _run_locked(cfg: TrainConfig, out: str, resume: bool, emit: Callable[[Dict[s
                                          "so norms cannot be exempt from decay; set weight_decay 0 or use torch >= 2.0")
     memory = estimate(strategy)
     fits = capacity is None or memory["total"] <= capacity["bytes"]
-    emit({"type": "memory", **memory, "capacity": capacity["bytes"] if capacity else None,
-          "capacity_of": capacity["what"] if capacity else None, "fits": fits})
+    memory_event = {"type": "memory", **memory, "capacity": capacity["bytes"] if capacity else None,
+                    "capacity_of": capacity["what"] if capacity else None, "fits": fits}
     if cfg.memory_check and not fits:
+        emit(memory_event)
         raise TrainerError("out_of_memory", f"memory estimate: {describe_estimate(memory)}; more than the "
                                             f"{capacity['what']}. Use more devices with strategy \"fsdp\", "
                                             "activation_checkpointing, or a smaller batch_size (and a larger "
                                             "grad_accum); memory_check false runs anyway")
 
-    s = build(cfg, world)
+    s = build(cfg, world)  # a bad model folder, tokenizer or data fails here, before any progress line
     model = s.model
     mcfg = model.config
+    emit(memory_event)
 
     resumed_from = decision["resume_from"]
     ck = None

@@ -51,6 +51,8 @@ export interface TrainResult {
   /** The step this attempt started from (0 unless it resumed from a checkpoint). */
   resumedFromStep: number;
   attempt: number;
+  /** Processes the job ran on (torchrun's world size; 1 for a single process). */
+  processes: number;
 }
 
 const HEARTBEAT_EVERY_MS = 5_000;
@@ -145,6 +147,7 @@ export async function trainModel(input: TrainRequest): Promise<TrainResult> {
       checkpoint: outcome.done.checkpoint,
       resumedFromStep: outcome.start?.step ?? outcome.done.steps,
       attempt: info.attempt,
+      processes: outcome.start?.world_size ?? 1,
     };
   } catch (err) {
     if (ctx.cancellationSignal.aborted) {

@@ -56,6 +56,7 @@ def assert_same_weights(a_dir, b_dir, atol):
     a, b = load_state_dict(str(a_dir)), load_state_dict(str(b_dir))
     assert set(a) == set(b)
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
+    print(f"largest weight difference {a_dir.name} vs {b_dir.name}: {worst:.3g}")
     assert worst <= atol, f"largest weight difference {worst:.3g} > {atol}"
     return worst
 

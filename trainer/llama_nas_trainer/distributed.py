@@ -191,8 +191,13 @@ class LossModule(nn.Module):
         return self.lm.loss(input_ids, labels, layers, intermediate)
 
 
-def wrap(model: LlamaForCausalLM, strategy: str, device: torch.device, elastic: bool, bf16: bool) -> nn.Module:
-    """The module the loop calls: LossModule(model), wrapped for the strategy."""
+def wrap(model: LlamaForCausalLM, strategy: str, device: torch.device, elastic: bool, bf16: bool,
+         checkpointing: bool = False) -> nn.Module:
+    """The module the loop calls: LossModule(model), wrapped for the strategy.
+
+    Activation checkpointing: for single and DDP the model's own switch (model.gradient_checkpointing);
+    for FSDP torch's checkpoint wrapper goes inside each decoder layer's FSDP unit instead (the layout
+    FSDP supports: the unit's all-gather happens outside the recomputed region)."""
     loss_module = LossModule(model)
     if strategy == "single":
         return loss_module
@@ -215,7 +220,19 @@ def wrap(model: LlamaForCausalLM, strategy: str, device: torch.device, elastic: 
                                                    buffer_dtype=torch.float32)
     if fsdp_supports_orig_params():
         kwargs["use_orig_params"] = True
-    return FSDP(loss_module, **kwargs)
+    sharded = FSDP(loss_module, **kwargs)
+    if checkpointing:
+        import functools
+
+        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (CheckpointImpl,
+                                                                                 apply_activation_checkpointing,
+                                                                                 checkpoint_wrapper)
+
+        model.gradient_checkpointing = False
+        apply_activation_checkpointing(
+            sharded, checkpoint_wrapper_fn=functools.partial(checkpoint_wrapper, checkpoint_impl=CheckpointImpl.NO_REENTRANT),
+            check_fn=lambda m: isinstance(m, LlamaDecoderLayer))
+    return sharded
 
 
 def choose_strategy(requested: str, world: World, device: torch.device, ddp_bytes: int, capacity: Optional[int]) -> str:

@@ -560,7 +560,8 @@ def _run_locked(cfg: TrainConfig, out: str, resume: bool, emit: Callable[[Dict[s
     try:
         if strategy != "fsdp":
             model.to(device)
-        wrapped = wrap(model, strategy, device, elastic=cfg.search_space is not None, bf16=cfg.dtype == "bfloat16")
+        wrapped = wrap(model, strategy, device, elastic=cfg.search_space is not None, bf16=cfg.dtype == "bfloat16",
+                       checkpointing=cfg.activation_checkpointing)
     except RuntimeError as e:
         raise classify_runtime_error(e) from None
     groups = named_param_groups(wrapped, cfg.weight_decay) if strategy == "fsdp" else param_groups(model, cfg.weight_decay)

@@ -72,7 +72,8 @@ def single_run(world):
 
 def test_two_ddp_processes_give_the_weights_of_one(world, single_run, tmp_path):
     ref_out, ref_events = single_run
-    config = write_config(str(tmp_path / "c.json"), **elastic_pretrain(world))
+    # with activation checkpointing under DDP (the reference runs without): the same gradients either way
+    config = write_config(str(tmp_path / "c.json"), **elastic_pretrain(world, activation_checkpointing=True))
     p = torchrun(config, tmp_path / "ddp")
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-3000:]

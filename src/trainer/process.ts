@@ -12,7 +12,7 @@ import {
   type TrainerEvent,
   type TrainerStart,
 } from './protocol';
-import type { TrainMode, TrainerLaunch } from './config';
+import { readTrainConfig, trainerLaunch, type TrainMode, type TrainerLaunch } from './config';
 
 /** The trainer ended without a result: `type` is the protocol's error type, or 'interrupted'. */
 export class TrainerFailure extends Error {
@@ -37,7 +37,10 @@ export interface TrainerRun {
   onEvent?: (event: TrainerEvent) => void;
   /** Lines of stderr (warnings, tracebacks): the tail goes into failures. */
   onStderr?: (line: string) => void;
-  /** Several processes (torchrun): default one process. Only rank 0 prints the protocol, so events are rank 0's. */
+  /**
+   * Several processes (torchrun); default: the config file's nproc_per_node / nnodes / rdzv_* fields. Only
+   * rank 0 prints the protocol, so events are rank 0's.
+   */
   launch?: TrainerLaunch;
   /**
    * Aborting sends SIGTERM to the trainer's whole process group (torchrun and every rank: each checkpoints at
@@ -95,6 +98,15 @@ export function trainerArgs(run: Pick<TrainerRun, 'mode' | 'configFile' | 'out' 
   return [...torchrun, ...train];
 }
 
+/** The launch a config file asks for; one process when it cannot be read (the trainer then reports why). */
+function configLaunch(configFile: string, mode: TrainMode): TrainerLaunch | undefined {
+  try {
+    return trainerLaunch(readTrainConfig(configFile, mode));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Signals the trainer's process group (it leads its own), falling back to the process alone. */
 function signalGroup(pid: number | undefined, sig: NodeJS.Signals): void {
   if (pid === undefined) return;
@@ -111,7 +123,8 @@ function signalGroup(pid: number | undefined, sig: NodeJS.Signals): void {
 
 /** Runs `python -m llama_nas_trainer.train` (under torchrun for several processes) and resolves with its final `done` event. */
 export function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
-  const args = trainerArgs(run);
+  const launch = run.launch ?? configLaunch(run.configFile, run.mode);
+  const args = trainerArgs({ ...run, launch });
   const env = { ...(run.env ?? process.env) };
   env.PYTHONPATH = env.PYTHONPATH ? `${trainerPackageDir}:${env.PYTHONPATH}` : trainerPackageDir;
   env.PYTHONUNBUFFERED = '1';
@@ -168,7 +181,7 @@ export function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
     child.on('close', (code, signal) => {
       if (killTimer) clearTimeout(killTimer);
       // no rank outlives the job (a rank torchrun could not stop, or one left by a killed launcher)
-      if (launchProcesses(run.launch) > 1) signalGroup(child.pid, 'SIGKILL');
+      if (launchProcesses(launch) > 1) signalGroup(child.pid, 'SIGKILL');
       run.signal?.removeEventListener('abort', onAbort);
       stdout.end().forEach(handleLine);
       stderr.end().forEach(handleStderr);

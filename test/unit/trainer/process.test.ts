@@ -86,7 +86,9 @@ describe('runTrainer', () => {
       );
       const architecture = { vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4 };
       const cfg = { mode: 'pretrain', architecture, data: { path: 'tokens.jsonl', format: 'tokens' }, max_steps: 1_000_000,
-        batch_size: 4, grad_accum: 2, seq_len: 16, checkpoint_every: 1_000_000, threads: 1 };
+        batch_size: 4, grad_accum: 2, seq_len: 16, checkpoint_every: 1_000_000, threads: 1,
+        // no launch given to runTrainer: it takes the config's
+        nproc_per_node: 2 };
       writeFileSync(join(dir, 'cfg.json'), JSON.stringify(cfg));
       const out = join(dir, 'out');
       const stopper = new AbortController();
@@ -97,7 +99,6 @@ describe('runTrainer', () => {
         configFile: join(dir, 'cfg.json'),
         out,
         resume: false,
-        launch: { nprocPerNode: 2, nnodes: 1 },
         signal: stopper.signal,
         killGraceMs: 120_000,
         onEvent: (e) => {

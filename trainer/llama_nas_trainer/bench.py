@@ -11,8 +11,9 @@ than plain because half its steps run smaller sub-networks.
 
 With --processes 1,2 (the default) it then runs the trainer as a job of 1 and of 2 processes (the second
 under torchrun, DDP over gloo on the CPU) on the same global batch (grad_accum 2: one process accumulates
-two micro-batches, each of two processes runs one), each process with cores / processes threads, and prints
-their tokens/s side by side (steps after the first, from rank 0's progress lines; start-up not counted).
+two micro-batches, each of two processes runs one), each process with cores / processes threads, plus one
+process with one thread (the control: what each rank has), and prints their tokens/s side by side (steps
+after the first, from rank 0's progress lines; start-up not counted).
 """
 
 from __future__ import annotations
@@ -80,12 +81,12 @@ def trainer_run(arch: Dict[str, Any], data: str, steps: int, batch: int, seq_len
 
 
 def job_tokens_per_s(arch: Dict[str, Any], data: str, steps: int, batch: int, seq_len: int, lr: float, seed: int,
-                     processes: int, cores: int, out: str) -> float:
+                     processes: int, threads: int, out: str) -> float:
     """Tokens/s of a training job of `processes` processes (a subprocess: torchrun for more than one)."""
     raw = {"mode": "pretrain", "architecture": arch, "data": {"path": data, "format": "tokens"},
            "max_steps": steps + 1, "batch_size": batch, "grad_accum": 2, "seq_len": seq_len, "lr": lr, "seed": seed,
            "schedule": "constant", "checkpoint_every": 10**9, "add_eos": False,
-           "threads": max(1, cores // processes), "device": "cpu", "strategy": "auto"}
+           "threads": threads, "device": "cpu", "strategy": "auto"}
     config = out + ".json"
     with open(config, "w", encoding="utf-8") as f:
         json.dump(raw, f)
@@ -138,23 +139,25 @@ def main(argv=None) -> int:
                                                                0, True, os.path.join(tmp, f"elastic-{r}")))
         plain, full, elastic = best["plain"], best["full"], best["elastic"]
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        jobs: Dict[int, float] = {}
+        # (processes, threads per process): each size with cores / processes threads, and one process with
+        # one thread as the control (what each rank of the 2-process job has)
+        jobs: Dict[Any, float] = {}
         sizes = [int(x) for x in args.processes.split(",") if x.strip()]
+        shapes = [(n, max(1, cores // n)) for n in sizes]
+        if shapes and (1, 1) not in shapes:
+            shapes.insert(1, (1, 1))
         for r in range(args.rounds if sizes else 0):
-            for n in sizes:
-                tps = job_tokens_per_s(arch, data, args.steps, args.batch_size, args.seq_len, lr, 0, n, cores,
-                                       os.path.join(tmp, f"job-{n}-{r}"))
-                jobs[n] = max(jobs.get(n, 0.0), tps)
+            for n, t in shapes:
+                tps = job_tokens_per_s(arch, data, args.steps, args.batch_size, args.seq_len, lr, 0, n, t,
+                                       os.path.join(tmp, f"job-{n}x{t}-{r}"))
+                jobs[(n, t)] = max(jobs.get((n, t), 0.0), tps)
     result = {"architecture": arch, "steps": args.steps, "rounds": args.rounds, "batch_size": args.batch_size,
               "seq_len": args.seq_len,
               "threads": torch.get_num_threads(), "plain_tokens_per_s": round(plain, 1),
               "trainer_full_tokens_per_s": round(full, 1), "trainer_elastic_tokens_per_s": round(elastic, 1),
               "trainer_full_vs_plain": round(full / plain, 3), "trainer_elastic_vs_plain": round(elastic / plain, 3),
-              "cores": cores, "jobs": {str(n): {"processes": n, "threads_per_process": max(1, cores // n),
-                                                "tokens_per_s": round(t, 1)} for n, t in jobs.items()}}
-    if len(jobs) >= 2:
-        lo, hi = min(jobs), max(jobs)
-        result[f"processes_{hi}_vs_{lo}"] = round(jobs[hi] / jobs[lo], 3)
+              "cores": cores, "jobs": [{"processes": n, "threads_per_process": t, "tokens_per_s": round(v, 1)}
+                                       for (n, t), v in jobs.items()]}
     if args.json:
         print(json.dumps(result))
     else:
@@ -167,10 +170,10 @@ def main(argv=None) -> int:
         if jobs:
             print(f"training jobs, global batch 2 x {args.batch_size} x {args.seq_len} per step, {cores} cores "
                   "(several processes: torchrun, DDP over gloo):")
-            base = jobs[min(jobs)]
-            for n, t in sorted(jobs.items()):
-                print(f"  {n} process{'es' if n > 1 else '  '} x {max(1, cores // n)} thread{'s' if cores // n > 1 else ' '}"
-                      f"  {t:10.1f} tokens/s  ({t / base:.2f}x)")
+            base = next(iter(jobs.values()))
+            for (n, t), v in jobs.items():
+                print(f"  {n} process{'es' if n > 1 else '  '} x {t} thread{'s' if t > 1 else ' '}"
+                      f"  {v:10.1f} tokens/s  ({v / base:.2f}x)")
     return 0
 
 

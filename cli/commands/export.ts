@@ -1,8 +1,10 @@
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openCheckpoint } from '../../src/model/checkpoint';
 import { ModelFormatError } from '../../src/model/config';
 import { exportSubnet } from '../../src/model/export';
+import { GGUF_EXPORT_TYPES, type GgufExportType, exportGguf } from '../../src/model/gguf-convert';
 import { QUANT_MODES, type QuantMode, linearQuant } from '../../src/model/quantize';
 import { canonicalSubnet, fullSubnet, readSubnetArg, SubnetSpecError } from '../../src/model/subnet';
 import { UsageError } from '../errors';
@@ -14,6 +16,8 @@ interface ExportOptions {
   quant: string;
   blockSize?: string;
   json: boolean;
+  format: string;
+  ggufType: string;
 }
 
 /** `llama-nas export`: a sub-network of a checkpoint as a standalone ONNX folder. */
@@ -31,7 +35,16 @@ export function register(program: Command): void {
     )
     .option('--block-size <n>', 'block size of block-wise quantization (int4 default 32, int8-nbits 128)')
     .option('--json', 'print the description (subnet.json) as JSON', false)
+    .option(
+      '--format <format>',
+      'onnx (a folder) or gguf (a file llama.cpp loads: OUT/model.gguf, or OUT if it ends in .gguf)',
+      'onnx',
+    )
+    .option('--gguf-type <type>', `GGUF matrix storage: ${GGUF_EXPORT_TYPES.join(', ')}`, 'F16')
     .action(async (opts: ExportOptions) => {
+      if (opts.format !== 'onnx' && opts.format !== 'gguf')
+        throw new UsageError(`--format ${opts.format}: expected onnx or gguf`);
+      if (opts.format === 'gguf') return exportGgufCommand(opts);
       if (!(QUANT_MODES as readonly string[]).includes(opts.quant)) {
         throw new UsageError(`--quant ${opts.quant}: expected one of ${QUANT_MODES.join(', ')}`);
       }
@@ -71,4 +84,32 @@ export function register(program: Command): void {
         throw err;
       }
     });
+}
+
+async function exportGgufCommand(opts: ExportOptions): Promise<void> {
+  if (!(GGUF_EXPORT_TYPES as readonly string[]).includes(opts.ggufType))
+    throw new UsageError(`--gguf-type ${opts.ggufType}: expected one of ${GGUF_EXPORT_TYPES.join(', ')}`);
+  if (opts.quant !== 'none')
+    throw new UsageError('--quant applies to --format onnx; for gguf use --gguf-type');
+  const out = resolve(opts.out);
+  const file = out.endsWith('.gguf') ? out : join(out, 'model.gguf');
+  try {
+    const ckpt = await openCheckpoint(resolve(opts.model));
+    let spec = fullSubnet(ckpt.config);
+    if (opts.subnet) {
+      const { json, source } = readSubnetArg(opts.subnet);
+      spec = canonicalSubnet(json, ckpt.config, source);
+    }
+    mkdirSync(dirname(file), { recursive: true });
+    const info = await exportGguf(ckpt, spec, file, opts.ggufType as GgufExportType);
+    if (opts.json) console.log(JSON.stringify(info));
+    else
+      console.log(
+        `exported ${info.subnet.layers}-layer sub-network to ${file} (${info.architecture} architecture, ${info.type}): ` +
+          `${info.parameters.toLocaleString('en-US')} parameters, ${info.bytes.toLocaleString('en-US')} bytes`,
+      );
+  } catch (err) {
+    if (err instanceof ModelFormatError || err instanceof SubnetSpecError) throw new UsageError(err.message);
+    throw err;
+  }
 }

@@ -20,5 +20,5 @@ export {
   type WidthProbabilityRow,
 } from './analyse';
 export { chartSpecs, renderCharts, type ChartSpec } from './charts';
-export { writeReport, summaryWide, type ReportFiles } from './report';
+export { writeReport, summaryWide, type ReportFiles, type ReportArtifact } from './report';
 export { loadCampaignResults, resolveResultsPath, RESULTS_FILE } from './load';

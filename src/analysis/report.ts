@@ -131,7 +131,47 @@ function deltaCell(x: number | null): string {
   return `<span class="${cls}">${esc(fmt.delta(x))}</span>`;
 }
 
-function html(analysis: Analysis, charts: RenderedChart[], files: string[]): string {
+/** A deployable model of a front point, as the campaign exported it (paths relative to the report). */
+export interface ReportArtifact {
+  task: string;
+  front: string;
+  key: string;
+  layers: number;
+  widths: string;
+  quant: string;
+  accuracy: number;
+  onnx: string;
+  onnxBytes: number;
+  gguf: string;
+  ggufType: string;
+  ggufArchitecture: string;
+  ggufBytes: number;
+}
+
+function artifactsSection(rows: readonly ReportArtifact[]): string {
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  return (
+    `<section id="models"><h2>Models of the fronts</h2><p class="note">Each size-accuracy front point as ONNX ` +
+    `(ONNX Runtime) and GGUF (llama.cpp, Ollama; <code>llama</code> for one MLP width, <code>deci</code> for per-layer widths).</p>` +
+    `<table><tr><th>front</th><th>layers</th><th>widths</th><th>accuracy</th><th>ONNX</th><th>GGUF</th></tr>` +
+    rows
+      .map(
+        (r) =>
+          `<tr><td>${esc(r.front)}</td><td>${r.layers}</td><td>${esc(r.widths)}</td><td>${(100 * r.accuracy).toFixed(1)}%</td>` +
+          `<td><a href="${esc(r.onnx)}">${esc(r.onnx)}</a> (${mib(r.onnxBytes)})</td>` +
+          `<td><a href="${esc(r.gguf)}">${esc(r.gguf)}</a> (${esc(r.ggufArchitecture)}, ${esc(r.ggufType)}, ${mib(r.ggufBytes)})</td></tr>`,
+      )
+      .join('') +
+    `</table></section>`
+  );
+}
+
+function html(
+  analysis: Analysis,
+  charts: RenderedChart[],
+  files: string[],
+  artifacts?: readonly ReportArtifact[],
+): string {
   const c = analysis.campaign;
   const byTask = (task: string, section: string) =>
     charts.filter((ch) => ch.section === section && ch.task === task);
@@ -334,6 +374,8 @@ function html(analysis: Analysis, charts: RenderedChart[], files: string[]): str
       `width among the sub-networks analysed, and the largest width elsewhere; the campaign evaluates it as a confirmation.</p></section>`,
   );
 
+  if (artifacts?.length) parts.push(artifactsSection(artifacts));
+
   // Definitions and files.
   parts.push(
     `<section id="definitions"><h2>Definitions</h2><dl>` +
@@ -354,7 +396,11 @@ function html(analysis: Analysis, charts: RenderedChart[], files: string[]): str
  * analysis.json, tables/*.csv|json, fronts/*.csv|json and charts/*.svg. Each file is written
  * atomically (temporary file, then rename).
  */
-export async function writeReport(analysis: Analysis, outDir: string): Promise<ReportFiles> {
+export async function writeReport(
+  analysis: Analysis,
+  outDir: string,
+  artifacts?: readonly ReportArtifact[],
+): Promise<ReportFiles> {
   const charts = await renderCharts(chartSpecs(analysis));
   const files: string[] = [];
   const put = (rel: string, data: string) => {
@@ -385,8 +431,9 @@ export async function writeReport(analysis: Analysis, outDir: string): Promise<R
   }
   for (const ch of charts) put(`charts/${ch.id}.svg`, ch.svg);
   put('analysis.json', JSON.stringify(analysis, null, 2) + '\n');
+  if (artifacts) tablePair('models', artifacts);
   const listed = [...files];
-  put('report.html', html(analysis, charts, listed));
+  put('report.html', html(analysis, charts, listed, artifacts));
   return {
     dir: outDir,
     html: join(outDir, 'report.html'),

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../toolchain';
+import { projectRoot, stateDir } from '../toolchain';
 import {
   LineSplitter,
   TRAINER_EXIT_CODES,
@@ -127,6 +127,9 @@ export function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
   const args = trainerArgs({ ...run, launch });
   const env = { ...(run.env ?? process.env) };
   env.PYTHONPATH = env.PYTHONPATH ? `${trainerPackageDir}:${env.PYTHONPATH}` : trainerPackageDir;
+  // packages provisioning installs beside the state (`tokenizers`, for byte-level BPE models), last
+  const pylib = join(stateDir(env), 'pylib');
+  if (existsSync(pylib)) env.PYTHONPATH = `${env.PYTHONPATH}:${pylib}`;
   env.PYTHONUNBUFFERED = '1';
   return new Promise<TrainerOutcome>((resolvePromise, reject) => {
     // detached: the trainer leads a process group of its own, so cancellation reaches torchrun's ranks too

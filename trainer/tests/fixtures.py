@@ -91,7 +91,8 @@ def write_config(path, **cfg):
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # Optional test-only packages (safetensors, transformers and what they import, none pulling a torch), which
 # scripts/provision.sh installs here with pip --target: on sys.path after the system's own packages.
-PYDEPS = os.environ.get("LLAMA_NAS_PYDEPS", os.path.join(REPO, ".llama-nas", "pydeps"))
+PYDEPS = os.environ.get("LLAMA_NAS_PYDEPS") or os.path.join(
+    os.environ.get("LLAMA_NAS_HOME") or os.path.join(REPO, ".llama-nas"), "pydeps")
 
 
 def optional_pydeps():

@@ -7,11 +7,13 @@ import { TrainerFailure, runTrainer, trainerArgs } from '../../../src/trainer/pr
 import type { TrainerEvent } from '../../../src/trainer/protocol';
 
 const python = findTorchPython();
-const maybe = python ? it : it.skip;
+// the trainer imports torch before it reads its config: without such an interpreter this test cannot run
+const withTorch = python ? it : it.skip;
+const noTorch = python ? '' : ' (skipped: no Python here imports torch; scripts/provision.sh installs it)';
 
 /** The real trainer, on inputs it must refuse before training: fast, and no torch math involved. */
 describe('runTrainer', () => {
-  maybe('turns the trainer’s error line and exit code into a typed failure', async () => {
+  withTorch(`turns the trainer’s error line and exit code into a typed failure${noTorch}`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'trainer-proc-'));
     writeFileSync(join(dir, 'alpaca.json'), '[{"instruction": "x", "output": "y"}]');
     writeFileSync(
@@ -35,7 +37,7 @@ describe('runTrainer', () => {
     expect(events.map((e) => e.type)).toEqual(['bad_config']);
   });
 
-  maybe('reports a missing interpreter as a failure, not a crash', async () => {
+  it('reports a missing interpreter as a failure, not a crash', async () => {
     const run = runTrainer({ python: '/nonexistent/python3', mode: 'pretrain', configFile: 'x.json', out: tmpdir(), resume: false });
     await expect(run).rejects.toThrow(/cannot start/);
   });
@@ -70,8 +72,8 @@ describe('runTrainer', () => {
     expect(() => trainerArgs({ ...base, launch: { nprocPerNode: 8, nnodes: 2 } })).toThrow(/rendezvous endpoint/);
   });
 
-  maybe(
-    'cancelling a 2-process job stops the whole process group: every rank checkpoints and exits',
+  withTorch(
+    `cancelling a 2-process job stops the whole process group: every rank checkpoints and exits${noTorch}`,
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'trainer-group-'));
       let s = 7;

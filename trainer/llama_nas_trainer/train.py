@@ -349,8 +349,11 @@ class StopFlag:
         def handler(signum, _frame):
             self.signal = signum
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, handler)
+            # restart interrupted system calls: a signal landing inside a gloo/NCCL collective's socket read
+            # must not fail the collective (the flag is read at the end of the step)
+            signal.siginterrupt(signum, False)
         self.parent = os.getppid()
         if sys.platform.startswith("linux"):
             try:

@@ -15,6 +15,8 @@ import {
   parseTrainConfig,
   readTrainConfig,
   runTrainer,
+  trainerLaunch,
+  type TrainerLaunch,
 } from '../src/trainer';
 
 /** What a workflow asks for: the config as a file (paths relative to it) or inline (paths relative to the worker's cwd). */
@@ -49,6 +51,8 @@ export interface TrainResult {
   /** The step this attempt started from (0 unless it resumed from a checkpoint). */
   resumedFromStep: number;
   attempt: number;
+  /** Processes the job ran on (torchrun's world size; 1 for a single process). */
+  processes: number;
 }
 
 const HEARTBEAT_EVERY_MS = 5_000;
@@ -57,7 +61,7 @@ const HEARTBEAT_EVERY_MS = 5_000;
  * Trains with the PyTorch trainer in a child process. Heartbeats carry the step and the newest
  * checkpoint; a retried attempt resumes from the newest checkpoint in `out` (the trainer always
  * runs with --resume, and a finished run in `out` returns its recorded result at once).
- * Cancellation stops the trainer (SIGTERM: it checkpoints and exits). Bad config or data fail
+ * Cancellation stops the trainer's whole process group (SIGTERM: every rank checkpoints and exits). Bad config or data fail
  * without retry, with the trainer's message and its type.
  */
 export async function trainModel(input: TrainRequest): Promise<TrainResult> {
@@ -69,10 +73,13 @@ export async function trainModel(input: TrainRequest): Promise<TrainResult> {
   const req = parsed.data;
   const out = req.out;
   let configFile: string;
+  let launch: TrainerLaunch;
   try {
     const cfg = req.configFile
       ? absolutePaths(readTrainConfig(req.configFile, req.mode), configBaseDir(req.configFile))
       : absolutePaths(parseTrainConfig(req.config, 'train request config', req.mode), process.cwd());
+    // nproc_per_node / nnodes / rdzv_endpoint: torchrun runs one rank per device; heartbeats come from rank 0's lines
+    launch = trainerLaunch(cfg);
     configFile = join(out, 'trainer-config.json');
     writeJsonAtomic(configFile, cfg);
   } catch (err) {
@@ -111,6 +118,7 @@ export async function trainModel(input: TrainRequest): Promise<TrainResult> {
       configFile,
       out,
       resume: true,
+      launch,
       signal: ctx.cancellationSignal,
       onEvent: (e) => {
         if (e.type === 'step') {
@@ -134,6 +142,7 @@ export async function trainModel(input: TrainRequest): Promise<TrainResult> {
       checkpoint: outcome.done.checkpoint,
       resumedFromStep: outcome.start?.step ?? outcome.done.steps,
       attempt: info.attempt,
+      processes: outcome.start?.world_size ?? 1,
     };
   } catch (err) {
     if (ctx.cancellationSignal.aborted) {

@@ -8,8 +8,12 @@ import { trainerPackageDir } from '../src/trainer';
  * PyTorch loop over the same model and batches (trainer/llama_nas_trainer/bench.py). The goal:
  * the trainer reaches at least 90% of the plain loop's tokens/s on the embedded default.
  *
- * LLAMA_NAS_BENCH_TRAIN_STEPS (default 6), LLAMA_NAS_BENCH_TRAIN_ARCH (LlamaConfig JSON) and
- * LLAMA_NAS_BENCH_TRAIN_BATCH (default 32) change the workload.
+ * Then the trainer as a job of 1 and of 2 processes (torchrun, DDP over gloo on the CPU) on the same
+ * global batch, each process with cores / processes threads: their tokens/s side by side.
+ *
+ * LLAMA_NAS_BENCH_TRAIN_STEPS (default 6), LLAMA_NAS_BENCH_TRAIN_ARCH (LlamaConfig JSON),
+ * LLAMA_NAS_BENCH_TRAIN_BATCH (default 32) and LLAMA_NAS_BENCH_TRAIN_PROCESSES (job sizes, default
+ * "1,2"; "" skips the jobs) change the workload.
  */
 export async function run({ json }: { json: boolean }): Promise<void> {
   const python = requireTorchPython();
@@ -18,6 +22,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     args.push('--architecture', process.env.LLAMA_NAS_BENCH_TRAIN_ARCH);
   if (process.env.LLAMA_NAS_BENCH_TRAIN_BATCH)
     args.push('--batch-size', process.env.LLAMA_NAS_BENCH_TRAIN_BATCH);
+  args.push('--processes', process.env.LLAMA_NAS_BENCH_TRAIN_PROCESSES ?? '1,2');
   if (json) args.push('--json');
   const env = {
     ...process.env,

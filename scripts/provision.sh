@@ -108,3 +108,18 @@ if ! PYTHONPATH="$state/pylib" "$python" -c 'import gguf, yaml, numpy, tokenizer
   "$python" -m pip install --no-deps --quiet --disable-pip-version-check --target "$state/pylib" gguf==0.19.0 pyyaml==6.0.2 tokenizers==0.23.3 \
     || say "pip could not install gguf/tokenizers: the GGUF read-back and real-model training tests will say so and skip"
 fi
+
+# 7. Optional trainer test packages (issue #20): the safetensors library and transformers, whose LLaMA the
+# trainer's model is checked against (trainer/tests/test_hf_parity.py). Pinned to versions that work with
+# Debian's torch 1.13 on Python 3.11 and installed with --no-deps into <state>/pydeps (apart from
+# <state>/pylib: this transformers needs tokenizers < 0.19), so no torch is pulled in; the tests put
+# that folder on sys.path after the system's packages. Skipped when present; offline, the tests skip.
+PYDEPS="$state/pydeps"
+if ! PYTHONPATH=$PYDEPS "$python" -c 'import safetensors.torch, transformers' >/dev/null 2>&1; then
+  say "installing safetensors and transformers (no deps, no torch) into $PYDEPS for the trainer's tests"
+  if ! "$python" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: --target "$PYDEPS" \
+      safetensors==0.4.5 transformers==4.36.2 tokenizers==0.15.2 huggingface_hub==0.20.3 regex==2024.11.6 \
+      filelock==3.13.1 tqdm==4.66.1 fsspec==2023.12.2 pyyaml==6.0.1 >/dev/null 2>&1; then
+    say "could not install them (offline?): test_hf_parity.py skips, saying so; the trainer uses its own safetensors code"
+  fi
+fi

@@ -83,6 +83,23 @@ export const TrainConfigSchema = z
     keep_checkpoints: positiveInt.optional(),
     log_every: positiveInt.optional(),
     save_dtype: z.enum(['float32', 'bfloat16', 'float16']).nullish(),
+    /** single / DDP / FSDP (full shard); auto: DDP for several processes unless only FSDP fits. */
+    strategy: z.enum(['auto', 'single', 'ddp', 'fsdp']).optional(),
+    activation_checkpointing: z.boolean().optional(),
+    /** Refuse to start when the memory estimate exceeds the device (true by default). */
+    memory_check: z.boolean().optional(),
+    // The launch: one process per device under torchrun (read here, by the launcher; the trainer only checks them).
+    nproc_per_node: positiveInt.optional(),
+    nnodes: positiveInt.optional(),
+    node_rank: nonNegativeInt.optional(),
+    rdzv_endpoint: z
+      .string()
+      .regex(/^[A-Za-z0-9_.\-[\]:]+:\d{1,5}$/, 'expected "host:port"')
+      .optional(),
+    rdzv_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, '.', '_' or '-'")
+      .optional(),
   })
   .superRefine((c, ctx) => {
     if (c.model === undefined && c.architecture === undefined) {
@@ -90,6 +107,13 @@ export const TrainConfigSchema = z
     }
     if (c.model !== undefined && c.architecture !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['architecture'], message: 'give either model or architecture, not both' });
+    }
+    const nnodes = c.nnodes ?? 1;
+    if (nnodes > 1 && c.rdzv_endpoint === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['rdzv_endpoint'], message: `required with nnodes ${nnodes} ("host:port" reachable from every node)` });
+    }
+    if (c.node_rank !== undefined && c.node_rank >= nnodes) {
+      ctx.addIssue({ code: 'custom', path: ['node_rank'], message: `${c.node_rank} is outside 0..${nnodes - 1}` });
     }
     if (c.mode === 'instatune') {
       if (c.model === undefined) ctx.addIssue({ code: 'custom', path: ['model'], message: 'instatune fine-tunes an HF folder; set model' });
@@ -144,4 +168,25 @@ export function absolutePaths(cfg: TrainConfig, baseDir: string): TrainConfig {
 
 export function configBaseDir(file: string): string {
   return dirname(resolve(file));
+}
+
+/** How the trainer is started: one process, or torchrun with `nprocPerNode` processes on each of `nnodes` machines. */
+export interface TrainerLaunch {
+  nprocPerNode: number;
+  nnodes: number;
+  /** This machine's rank among the nodes; unset: assigned by the rendezvous. */
+  nodeRank?: number;
+  /** host:port of the c10d rendezvous (required for several nodes). */
+  rdzvEndpoint?: string;
+  rdzvId?: string;
+}
+
+export function trainerLaunch(cfg: TrainConfig): TrainerLaunch {
+  return {
+    nprocPerNode: cfg.nproc_per_node ?? 1,
+    nnodes: cfg.nnodes ?? 1,
+    ...(cfg.node_rank !== undefined ? { nodeRank: cfg.node_rank } : {}),
+    ...(cfg.rdzv_endpoint !== undefined ? { rdzvEndpoint: cfg.rdzv_endpoint } : {}),
+    ...(cfg.rdzv_id !== undefined ? { rdzvId: cfg.rdzv_id } : {}),
+  };
 }

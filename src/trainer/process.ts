@@ -12,7 +12,7 @@ import {
   type TrainerEvent,
   type TrainerStart,
 } from './protocol';
-import type { TrainMode } from './config';
+import { readTrainConfig, trainerLaunch, type TrainMode, type TrainerLaunch } from './config';
 
 /** The trainer ended without a result: `type` is the protocol's error type, or 'interrupted'. */
 export class TrainerFailure extends Error {
@@ -37,7 +37,15 @@ export interface TrainerRun {
   onEvent?: (event: TrainerEvent) => void;
   /** Lines of stderr (warnings, tracebacks): the tail goes into failures. */
   onStderr?: (line: string) => void;
-  /** Aborting sends SIGTERM (the trainer checkpoints and exits), then SIGKILL after `killGraceMs`. */
+  /**
+   * Several processes (torchrun); default: the config file's nproc_per_node / nnodes / rdzv_* fields. Only
+   * rank 0 prints the protocol, so events are rank 0's.
+   */
+  launch?: TrainerLaunch;
+  /**
+   * Aborting sends SIGTERM to the trainer's whole process group (torchrun and every rank: each checkpoints at
+   * the end of the step and exits), then SIGKILL to the group after `killGraceMs`.
+   */
   signal?: AbortSignal;
   killGraceMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -58,10 +66,65 @@ const codeToType = new Map<number, TrainerErrorType | 'interrupted'>(
     .map(([k, v]) => [v, k as TrainerErrorType | 'interrupted']),
 );
 
-/** Runs `python -m llama_nas_trainer.train` and resolves with its final `done` event. */
+/** Processes of a launch, on all its nodes. */
+export function launchProcesses(launch: TrainerLaunch | undefined): number {
+  return launch ? launch.nprocPerNode * launch.nnodes : 1;
+}
+
+/**
+ * The interpreter's arguments: `-m llama_nas_trainer.train ...` for one process; for several, torchrun's
+ * (through llama_nas_trainer.launch, which is torchrun plus a Python 3.11 fix for torch 1.13):
+ * `--standalone` on one node, a c10d rendezvous at `rdzvEndpoint` across nodes. No restarts: a failed job
+ * is retried by the caller, which resumes from the newest checkpoint.
+ */
+export function trainerArgs(run: Pick<TrainerRun, 'mode' | 'configFile' | 'out' | 'resume' | 'launch'>): string[] {
+  const train = ['-m', 'llama_nas_trainer.train', '--mode', run.mode, '--config', run.configFile, '--out', run.out];
+  if (run.resume) train.push('--resume');
+  const launch = run.launch;
+  if (!launch || launchProcesses(launch) === 1) return train;
+  const torchrun = ['-m', 'llama_nas_trainer.launch', `--nproc_per_node=${launch.nprocPerNode}`, '--max_restarts=0'];
+  if (launch.nnodes === 1) {
+    torchrun.push('--standalone');
+  } else {
+    if (!launch.rdzvEndpoint) throw new Error(`a launch on ${launch.nnodes} nodes needs a rendezvous endpoint (rdzv_endpoint)`);
+    torchrun.push(
+      `--nnodes=${launch.nnodes}`,
+      '--rdzv_backend=c10d',
+      `--rdzv_endpoint=${launch.rdzvEndpoint}`,
+      `--rdzv_id=${launch.rdzvId ?? 'llama-nas'}`,
+    );
+    if (launch.nodeRank !== undefined) torchrun.push(`--node_rank=${launch.nodeRank}`);
+  }
+  return [...torchrun, ...train];
+}
+
+/** The launch a config file asks for; one process when it cannot be read (the trainer then reports why). */
+function configLaunch(configFile: string, mode: TrainMode): TrainerLaunch | undefined {
+  try {
+    return trainerLaunch(readTrainConfig(configFile, mode));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Signals the trainer's process group (it leads its own), falling back to the process alone. */
+function signalGroup(pid: number | undefined, sig: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Runs `python -m llama_nas_trainer.train` (under torchrun for several processes) and resolves with its final `done` event. */
 export function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
-  const args = ['-m', 'llama_nas_trainer.train', '--mode', run.mode, '--config', run.configFile, '--out', run.out];
-  if (run.resume) args.push('--resume');
+  const launch = run.launch ?? configLaunch(run.configFile, run.mode);
+  const args = trainerArgs({ ...run, launch });
   const env = { ...(run.env ?? process.env) };
   env.PYTHONPATH = env.PYTHONPATH ? `${trainerPackageDir}:${env.PYTHONPATH}` : trainerPackageDir;
   // packages provisioning installs beside the state (`tokenizers`, for byte-level BPE models), last
@@ -69,7 +132,8 @@ export function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
   if (existsSync(pylib)) env.PYTHONPATH = `${env.PYTHONPATH}:${pylib}`;
   env.PYTHONUNBUFFERED = '1';
   return new Promise<TrainerOutcome>((resolvePromise, reject) => {
-    const child = spawn(run.python, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // detached: the trainer leads a process group of its own, so cancellation reaches torchrun's ranks too
+    const child = spawn(run.python, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const outcome: Partial<TrainerOutcome> = {};
     let failure: TrainerFailure | undefined;
     let last: TrainerEvent | undefined;
@@ -107,8 +171,8 @@ export function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
 
     const onAbort = (): void => {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), run.killGraceMs ?? 60_000);
+      signalGroup(child.pid, 'SIGTERM');
+      killTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), run.killGraceMs ?? 60_000);
     };
     if (run.signal?.aborted) onAbort();
     run.signal?.addEventListener('abort', onAbort, { once: true });
@@ -119,6 +183,8 @@ export function runTrainer(run: TrainerRun): Promise<TrainerOutcome> {
     });
     child.on('close', (code, signal) => {
       if (killTimer) clearTimeout(killTimer);
+      // no rank outlives the job (a rank torchrun could not stop, or one left by a killed launcher)
+      if (launchProcesses(launch) > 1) signalGroup(child.pid, 'SIGKILL');
       run.signal?.removeEventListener('abort', onAbort);
       stdout.end().forEach(handleLine);
       stderr.end().forEach(handleStderr);

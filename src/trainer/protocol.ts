@@ -33,6 +33,26 @@ export const StartEvent = z.object({
   device: z.string(),
   threads: z.number().int(),
   fingerprint: z.string(),
+  /** Processes in the job (torchrun's WORLD_SIZE) and how they share the model. */
+  world_size: z.number().int().positive().optional(),
+  strategy: z.enum(['single', 'ddp', 'fsdp']).optional(),
+});
+/** The memory estimate of one rank, before the model is built (bytes); `fits` compares it with `capacity`. */
+export const MemoryEvent = z.object({
+  type: z.literal('memory'),
+  strategy: z.enum(['single', 'ddp', 'fsdp']),
+  world_size: z.number().int().positive(),
+  parameters: z.number().int(),
+  weights: z.number(),
+  gradients: z.number(),
+  optimizer: z.number(),
+  gathered: z.number(),
+  activations_per_token: z.number(),
+  activations: z.number(),
+  total: z.number(),
+  capacity: z.number().nullable(),
+  capacity_of: z.string().nullable(),
+  fits: z.boolean(),
 });
 export const StepEvent = z.object({
   type: z.literal('step'),
@@ -62,9 +82,18 @@ export const InterruptedEvent = z.object({
 });
 export const ErrorEvent = z.object({ type: z.enum(TRAINER_ERROR_TYPES), message: z.string() });
 
-export const TrainerEventSchema = z.union([StartEvent, StepEvent, CheckpointEvent, DoneEvent, InterruptedEvent, ErrorEvent]);
+export const TrainerEventSchema = z.union([
+  StartEvent,
+  MemoryEvent,
+  StepEvent,
+  CheckpointEvent,
+  DoneEvent,
+  InterruptedEvent,
+  ErrorEvent,
+]);
 export type TrainerEvent = z.infer<typeof TrainerEventSchema>;
 export type TrainerStart = z.infer<typeof StartEvent>;
+export type TrainerMemory = z.infer<typeof MemoryEvent>;
 export type TrainerStep = z.infer<typeof StepEvent>;
 export type TrainerDone = z.infer<typeof DoneEvent>;
 export type TrainerErrorEvent = z.infer<typeof ErrorEvent>;

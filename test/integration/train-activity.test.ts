@@ -195,6 +195,38 @@ describe('train activity on a real worker', () => {
     }
   });
 
+  it('runs a 2-process job (torchrun, DDP over gloo) from the config’s nproc_per_node', async () => {
+    const out = join(dir, 'out-ddp');
+    const input: TrainWorkflowInput = {
+      request: {
+        mode: 'pretrain',
+        configFile: pretrainConfig('ddp', { max_steps: 12, grad_accum: 2, nproc_per_node: 2 }),
+        out,
+      },
+      taskQueue: trainQueue,
+      heartbeatTimeout: '30 seconds',
+    };
+    const { client, close } = await testClient();
+    try {
+      if (!children.some((c) => c.exitCode === null && c.signalCode === null))
+        children.push(await startTrainWorker(trainQueue));
+      const r = (await withWorkers([await workflowWorker()], () =>
+        client.workflow.execute('trainWorkflow', {
+          taskQueue: workflowQueue,
+          workflowId: uniqueId('train-ddp'),
+          args: [input],
+        }),
+      )) as TrainResult;
+      expect(r.processes).toBe(2);
+      expect(r.steps).toBe(12);
+      expect(latestStep(out)).toBe(12);
+      for (const f of ['config.json', 'model.safetensors', 'train_result.json'])
+        expect(existsSync(join(out, f))).toBe(true);
+    } finally {
+      await close();
+    }
+  });
+
   it('fails at once, without retrying, on malformed data, with the trainer’s message and type', async () => {
     writeFileSync(join(dir, 'bad.jsonl'), '{"input_ids": [1, 2, 3]}\n{"input_ids": [1, 2, 999]}\n');
     const input: TrainWorkflowInput = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -17,6 +18,9 @@ SCHEDULES = ("cosine", "linear", "constant")
 DTYPES = ("float32", "bfloat16", "float16")
 LOSS_ON = ("response", "all")
 DATA_FORMATS = ("text", "jsonl", "alpaca", "tokens")
+STRATEGIES = ("auto", "single", "ddp", "fsdp")
+# Read by the launcher (src/trainer/process.ts builds the torchrun command from them); the trainer only checks them.
+LAUNCH_FIELDS = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint", "rdzv_id")
 
 ALPACA_PROMPT_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
@@ -28,6 +32,10 @@ ALPACA_PROMPT_NO_INPUT = (
     "Write a response that appropriately completes the request.\n\n"
     "### Instruction:\n{instruction}\n\n### Response:\n"
 )
+
+
+_ENDPOINT_RE = re.compile(r"[A-Za-z0-9_.\-\[\]:]+:\d{1,5}")
+_RDZV_ID_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
 class ConfigError(ValueError):
@@ -77,6 +85,14 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 1
     save_dtype: Optional[str] = None
+    strategy: str = "auto"
+    activation_checkpointing: bool = False
+    memory_check: bool = True
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    node_rank: Optional[int] = None
+    rdzv_endpoint: Optional[str] = None
+    rdzv_id: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -84,7 +100,9 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """A hash of everything that determines the result (a resumed run must match it)."""
         d = self.to_dict()
-        for k in ("checkpoint_every", "keep_checkpoints", "log_every", "threads", "device"):
+        # How the run is spread over processes does not change its result (N ranks give one process's weights).
+        for k in ("checkpoint_every", "keep_checkpoints", "log_every", "threads", "device", "strategy",
+                  "activation_checkpointing", "memory_check", *LAUNCH_FIELDS):
             d.pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
@@ -94,6 +112,7 @@ FIELDS = {
     "warmup_steps", "min_lr_ratio", "weight_decay", "betas", "eps", "grad_clip", "batch_size", "grad_accum", "seq_len",
     "seed", "dtype", "device", "threads", "init_std", "loss_on", "prompt_template", "add_bos", "add_eos",
     "checkpoint_every", "keep_checkpoints", "log_every", "save_dtype", "$schema", "description",
+    "strategy", "activation_checkpointing", "memory_check", *LAUNCH_FIELDS,
 }
 
 
@@ -216,7 +235,7 @@ def parse_config(raw: Any, base_dir: str = ".", mode: Optional[str] = None) -> T
     if (not isinstance(template, dict) or set(template) != {"with_input", "no_input"}
             or not all(isinstance(v, str) for v in template.values())):
         raise ConfigError('prompt_template: expected {"with_input": "...{instruction}...{input}...", "no_input": "...{instruction}..."}')
-    for k in ("add_bos", "add_eos"):
+    for k in ("add_bos", "add_eos", "activation_checkpointing", "memory_check"):
         if k in d and d[k] is not None and not isinstance(d[k], bool):
             raise ConfigError(f"{k}: expected true or false, got {json.dumps(d[k])}")
     device = d.get("device", "auto")
@@ -225,6 +244,18 @@ def parse_config(raw: Any, base_dir: str = ".", mode: Optional[str] = None) -> T
     grad_clip = d.get("grad_clip", 1.0)
     if grad_clip is not None and (not _is_num(grad_clip) or grad_clip <= 0):
         raise ConfigError(f"grad_clip: expected a positive number or null, got {json.dumps(grad_clip)}")
+    nnodes = _int(d, "nnodes", 1, 1)
+    node_rank = _int(d, "node_rank", None, 0, nullable=True)
+    if node_rank is not None and node_rank >= nnodes:
+        raise ConfigError(f"node_rank: {node_rank} is outside 0..{nnodes - 1} (nnodes {nnodes})")
+    rdzv_endpoint = d.get("rdzv_endpoint")
+    if rdzv_endpoint is not None and (not isinstance(rdzv_endpoint, str) or not _ENDPOINT_RE.fullmatch(rdzv_endpoint)):
+        raise ConfigError(f'rdzv_endpoint: expected "host:port", got {json.dumps(rdzv_endpoint)}')
+    if nnodes > 1 and rdzv_endpoint is None:
+        raise ConfigError(f'rdzv_endpoint: required with nnodes {nnodes} ("host:port" of the rendezvous, reachable from every node)')
+    rdzv_id = d.get("rdzv_id")
+    if rdzv_id is not None and (not isinstance(rdzv_id, str) or not _RDZV_ID_RE.fullmatch(rdzv_id)):
+        raise ConfigError(f"rdzv_id: expected letters, digits, '.', '_' or '-', got {json.dumps(rdzv_id)}")
     epochs = _num(d, "epochs", 1.0, 0.0, exclusive_lo=True)
     max_steps = _int(d, "max_steps", None, 1, nullable=True)
 
@@ -262,6 +293,14 @@ def parse_config(raw: Any, base_dir: str = ".", mode: Optional[str] = None) -> T
         keep_checkpoints=_int(d, "keep_checkpoints", 2, 1),
         log_every=_int(d, "log_every", 1, 1),
         save_dtype=_choice(d, "save_dtype", None, DTYPES) if d.get("save_dtype") is not None else None,
+        strategy=_choice(d, "strategy", "auto", STRATEGIES),
+        activation_checkpointing=bool(d.get("activation_checkpointing") or False),
+        memory_check=d.get("memory_check", True) is not False,
+        nproc_per_node=_int(d, "nproc_per_node", 1, 1),
+        nnodes=nnodes,
+        node_rank=node_rank,
+        rdzv_endpoint=rdzv_endpoint,
+        rdzv_id=rdzv_id,
     )
     return cfg
 

@@ -1,8 +1,10 @@
 """Hugging Face model folders: config.json, model.safetensors (or sharded), tokenizer files.
 
-The safetensors format is written and read here directly (the package is not a dependency):
-8-byte little-endian header length N, N bytes of JSON ``{name: {dtype, shape, data_offsets}}``
-(plus ``__metadata__``), then the raw little-endian tensor bytes, contiguous in header order.
+model.safetensors: the `safetensors` library writes and reads it where it is importable; otherwise the
+format is written and read here directly: 8-byte little-endian header length N, N bytes of compact JSON
+``{"__metadata__": {...}, name: {dtype, shape, data_offsets}}`` padded with spaces to a multiple of 8, then
+the raw little-endian tensor bytes. Both write the same bytes: tensors ordered as the library orders
+them (by dtype: I64, F64, F32, I32, BF16, F16, I16, I8, U8, BOOL; then by name), header entries in that order (tested in test_hf_io.py).
 """
 
 from __future__ import annotations
@@ -32,12 +34,52 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "generation_config.json", "vocab.json", "merges.txt")
 
 
+def _safetensors_library():
+    """safetensors.torch when the library is importable (and LLAMA_NAS_SAFETENSORS_LIBRARY is not 0), else None."""
+    if os.environ.get("LLAMA_NAS_SAFETENSORS_LIBRARY", "1") == "0":
+        return None
+    try:
+        import safetensors.torch as st  # type: ignore
+    except ImportError:
+        return None
+    return st
+
+
+def safetensors_backend() -> str:
+    return "library" if _safetensors_library() is not None else "builtin"
+
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
 class HFFormatError(ValueError):
     pass
+
+
+_WEIGHTS_ONLY: Optional[bool] = None
+
+
+def torch_load_kwargs() -> Dict[str, bool]:
+    """weights_only=True where this torch's restricted unpickler reads what the trainer saves (tensors, ints,
+    floats, strings, lists, tuples, dicts): torch >= 2.0 (and 2.6 makes it the default). torch 1.13 has the
+    flag but its unpickler rejects Python floats, so there the files (our own) load with the full unpickler."""
+    global _WEIGHTS_ONLY
+    if _WEIGHTS_ONLY is None:
+        import inspect
+        import io
+
+        _WEIGHTS_ONLY = False
+        if "weights_only" in inspect.signature(torch.load).parameters:
+            buf = io.BytesIO()
+            torch.save({"f": 0.5, "t": torch.zeros(1), "l": [1, (2, None, True)], "s": "x"}, buf)
+            buf.seek(0)
+            try:
+                torch.load(buf, weights_only=True)
+                _WEIGHTS_ONLY = True
+            except Exception:
+                pass
+    return {"weights_only": True} if _WEIGHTS_ONLY else {}
 
 
 def parse_dtype(name: str) -> torch.dtype:
@@ -74,16 +116,29 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
 
 
+def _tensor_order(tensors: Dict[str, torch.Tensor]) -> list:
+    """The safetensors library's order (its dtype enum, descending; then the name)."""
+    rank = {"I64": 0, "F64": 1, "F32": 2, "I32": 3, "BF16": 4, "F16": 5, "I16": 6, "I8": 7, "U8": 8, "BOOL": 9}
+    return sorted(tensors, key=lambda n: (rank.get(CODES.get(tensors[n].dtype, ""), 99), n))
+
+
 def save_safetensors(path: str, tensors: Dict[str, torch.Tensor], metadata: Optional[Dict[str, str]] = None) -> None:
-    header: Dict[str, object] = {}
-    if metadata:
-        header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
-    offset = 0
-    blobs = []
-    for name in sorted(tensors):
-        t = tensors[name]
+    for name, t in tensors.items():
         if t.dtype not in CODES:
             raise HFFormatError(f"{path}: tensor {name} has unsupported dtype {t.dtype}")
+    meta = {k: str(v) for k, v in metadata.items()} if metadata else None
+    lib = _safetensors_library()
+    if lib is not None:
+        cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+        atomic_write_bytes(path, [lib.save(cpu, metadata=meta)])
+        return
+    header: Dict[str, object] = {}
+    if meta:
+        header["__metadata__"] = meta
+    offset = 0
+    blobs = []
+    for name in _tensor_order(tensors):
+        t = tensors[name]
         data = _tensor_bytes(t)
         header[name] = {"dtype": CODES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
         offset += len(data)
@@ -111,6 +166,12 @@ def read_safetensors_header(path: str) -> Tuple[Dict[str, dict], int]:
 
 
 def load_safetensors(path: str, device: str = "cpu") -> Dict[str, torch.Tensor]:
+    lib = _safetensors_library()
+    if lib is not None:
+        try:
+            return lib.load_file(path, device=device)
+        except Exception as e:  # SafetensorError and friends: a damaged or foreign file
+            raise HFFormatError(f"{path}: not a valid safetensors file ({e})") from None
     header, start = read_safetensors_header(path)
     out: Dict[str, torch.Tensor] = {}
     data = np.memmap(path, dtype=np.uint8, mode="r")
@@ -152,7 +213,7 @@ def load_state_dict(folder: str) -> Dict[str, torch.Tensor]:
         return out
     binary = os.path.join(folder, "pytorch_model.bin")
     if os.path.exists(binary):
-        return torch.load(binary, map_location="cpu")
+        return torch.load(binary, map_location="cpu", **torch_load_kwargs())
     raise HFFormatError(f"{folder}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin")
 
 
@@ -195,12 +256,17 @@ def load_model(folder: str, dtype: Optional[torch.dtype] = None, device: str = "
 def save_model(model: LlamaForCausalLM, folder: str, dtype: Optional[torch.dtype] = None,
                tokenizer_from: Optional[str] = None) -> None:
     """Writes config.json and model.safetensors (each atomically), and copies tokenizer files."""
+    save_state_dict(folder, model.state_dict(), model.config, dtype, tokenizer_from)
+
+
+def save_state_dict(folder: str, sd: Dict[str, torch.Tensor], config: LlamaConfig, dtype: Optional[torch.dtype] = None,
+                    tokenizer_from: Optional[str] = None) -> None:
+    """save_model from a state dict (e.g. gathered from FSDP shards on rank 0)."""
     os.makedirs(folder, exist_ok=True)
-    sd = model.state_dict()
     target = dtype if dtype is not None else next(iter(sd.values())).dtype
     tensors = {k: v.detach().to(target) for k, v in sd.items()}
     save_safetensors(os.path.join(folder, "model.safetensors"), tensors, {"format": "pt"})
-    cfg = model.config.to_dict()
+    cfg = config.to_dict()
     cfg["torch_dtype"] = {v: k for k, v in DTYPE_NAMES.items()}[target]
     atomic_write_json(os.path.join(folder, "config.json"), cfg)
     if tokenizer_from:

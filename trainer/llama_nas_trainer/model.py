@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 
@@ -216,6 +217,8 @@ class LlamaForCausalLM(nn.Module):
     def __init__(self, cfg: LlamaConfig) -> None:
         super().__init__()
         self.config = cfg
+        # Activation checkpointing (the trainer's option): keep only each layer's input, recompute the rest in backward.
+        self.gradient_checkpointing = False
         self.model = LlamaModel(cfg)
         if not cfg.tie_word_embeddings:
             self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
@@ -247,8 +250,12 @@ class LlamaForCausalLM(nn.Module):
             position_ids = torch.arange(t, device=input_ids.device).unsqueeze(0).expand(b, t)
         cos, sin = self.model.rotary_emb(position_ids, x.dtype)
         mask = self._additive_mask(b, t, attention_mask, x)
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for i in range(n):
-            x = self.model.layers[i](x, cos, sin, mask, widths[i])
+            if recompute:  # non-reentrant: works under DDP/FSDP and with inputs that need no grad
+                x = torch.utils.checkpoint.checkpoint(self.model.layers[i], x, cos, sin, mask, widths[i], use_reentrant=False)
+            else:
+                x = self.model.layers[i](x, cos, sin, mask, widths[i])
         return self.model.norm(x)
 
     @staticmethod

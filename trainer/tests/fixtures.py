@@ -86,3 +86,18 @@ def write_config(path, **cfg):
     with open(path, "w") as f:
         json.dump(cfg, f, indent=2)
     return path
+
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# Optional test-only packages (safetensors, transformers and what they import, none pulling a torch), which
+# scripts/provision.sh installs here with pip --target: on sys.path after the system's own packages.
+PYDEPS = os.environ.get("LLAMA_NAS_PYDEPS") or os.path.join(
+    os.environ.get("LLAMA_NAS_HOME") or os.path.join(REPO, ".llama-nas"), "pydeps")
+
+
+def optional_pydeps():
+    import sys
+
+    if os.path.isdir(PYDEPS) and PYDEPS not in sys.path:
+        sys.path.append(PYDEPS)
+    return PYDEPS

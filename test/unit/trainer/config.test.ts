@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TrainConfigError, absolutePaths, parseTrainConfig, readTrainConfig } from '../../../src/trainer/config';
+import { TrainConfigError, absolutePaths, parseTrainConfig, readTrainConfig, trainerLaunch } from '../../../src/trainer/config';
 
 const instatune = {
   mode: 'instatune',
@@ -32,9 +32,23 @@ describe('training config schema', () => {
     [{ ...instatune, dtype: 'int8' }, 'dtype'],
     [{ ...instatune, bacth_size: 4 }, 'bacth_size'],
     [{ ...instatune, data: { path: 'x', format: 'csv' } }, 'data'],
+    [{ ...instatune, strategy: 'zero3' }, 'strategy'],
+    [{ ...instatune, nproc_per_node: 0 }, 'nproc_per_node'],
+    [{ ...instatune, nnodes: 2 }, 'rdzv_endpoint'],
+    [{ ...instatune, nnodes: 2, rdzv_endpoint: 'node0' }, 'rdzv_endpoint'],
+    [{ ...instatune, nnodes: 2, rdzv_endpoint: 'node0:29500', node_rank: 2 }, 'node_rank'],
   ])('rejects %j naming %s', (raw, field) => {
     expect(() => parseTrainConfig(raw, 'cfg.json')).toThrow(TrainConfigError);
     expect(() => parseTrainConfig(raw, 'cfg.json')).toThrow(new RegExp(`cfg\\.json: .*${field.replace('.', '\\.')}`));
+  });
+
+  it('reads the launch of a job over several processes and machines', () => {
+    expect(trainerLaunch(parseTrainConfig(instatune, 'cfg.json'))).toEqual({ nprocPerNode: 1, nnodes: 1 });
+    const cfg = parseTrainConfig(
+      { ...instatune, nproc_per_node: 8, nnodes: 2, rdzv_endpoint: 'node0.lan:29500', rdzv_id: 'tune-7b', strategy: 'fsdp' },
+      'cfg.json',
+    );
+    expect(trainerLaunch(cfg)).toEqual({ nprocPerNode: 8, nnodes: 2, rdzvEndpoint: 'node0.lan:29500', rdzvId: 'tune-7b' });
   });
 
   it('needs a mode, and the command-line mode must agree with the file', () => {

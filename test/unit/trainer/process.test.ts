@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTorchPython } from '../../../src/toolchain';
-import { TrainerFailure, runTrainer } from '../../../src/trainer/process';
+import { TrainerFailure, runTrainer, trainerArgs } from '../../../src/trainer/process';
 import type { TrainerEvent } from '../../../src/trainer/protocol';
 
 const python = findTorchPython();
@@ -40,4 +41,98 @@ describe('runTrainer', () => {
     const run = runTrainer({ python: '/nonexistent/python3', mode: 'pretrain', configFile: 'x.json', out: tmpdir(), resume: false });
     await expect(run).rejects.toThrow(/cannot start/);
   });
+
+  it('starts one process plainly, and several through torchrun (one node standalone, several with a rendezvous)', () => {
+    const base = { mode: 'pretrain' as const, configFile: 'c.json', out: 'o', resume: true };
+    const train = ['-m', 'llama_nas_trainer.train', '--mode', 'pretrain', '--config', 'c.json', '--out', 'o', '--resume'];
+    expect(trainerArgs(base)).toEqual(train);
+    expect(trainerArgs({ ...base, launch: { nprocPerNode: 1, nnodes: 1 } })).toEqual(train);
+    expect(trainerArgs({ ...base, launch: { nprocPerNode: 8, nnodes: 1 } })).toEqual([
+      '-m',
+      'llama_nas_trainer.launch',
+      '--nproc_per_node=8',
+      '--max_restarts=0',
+      '--standalone',
+      ...train,
+    ]);
+    expect(
+      trainerArgs({ ...base, launch: { nprocPerNode: 8, nnodes: 2, rdzvEndpoint: 'node0:29500', rdzvId: 'j', nodeRank: 1 } }),
+    ).toEqual([
+      '-m',
+      'llama_nas_trainer.launch',
+      '--nproc_per_node=8',
+      '--max_restarts=0',
+      '--nnodes=2',
+      '--rdzv_backend=c10d',
+      '--rdzv_endpoint=node0:29500',
+      '--rdzv_id=j',
+      '--node_rank=1',
+      ...train,
+    ]);
+    expect(() => trainerArgs({ ...base, launch: { nprocPerNode: 8, nnodes: 2 } })).toThrow(/rendezvous endpoint/);
+  });
+
+  withTorch(
+    `cancelling a 2-process job stops the whole process group: every rank checkpoints and exits${noTorch}`,
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'trainer-group-'));
+      let s = 7;
+      const row = (): number[] =>
+        Array.from({ length: 16 }, () => {
+          s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+          return s % 64;
+        });
+      writeFileSync(
+        join(dir, 'tokens.jsonl'),
+        `${Array.from({ length: 64 }, () => JSON.stringify({ input_ids: row() })).join('\n')}\n`,
+      );
+      const architecture = { vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4 };
+      const cfg = { mode: 'pretrain', architecture, data: { path: 'tokens.jsonl', format: 'tokens' }, max_steps: 1_000_000,
+        batch_size: 4, grad_accum: 2, seq_len: 16, checkpoint_every: 1_000_000, threads: 1,
+        // no launch given to runTrainer: it takes the config's
+        nproc_per_node: 2 };
+      writeFileSync(join(dir, 'cfg.json'), JSON.stringify(cfg));
+      const out = join(dir, 'out');
+      const stopper = new AbortController();
+      const events: TrainerEvent[] = [];
+      const run = runTrainer({
+        python: python!,
+        mode: 'pretrain',
+        configFile: join(dir, 'cfg.json'),
+        out,
+        resume: false,
+        signal: stopper.signal,
+        killGraceMs: 120_000,
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'step' && e.step === 3) stopper.abort();
+        },
+      });
+      const failure = (await run.catch((e: unknown) => e)) as TrainerFailure;
+      expect(failure).toBeInstanceOf(TrainerFailure);
+      expect(failure.type).toBe('interrupted');
+      const start = events.find((e) => e.type === 'start');
+      expect(start).toMatchObject({ world_size: 2, strategy: 'ddp' });
+      // rank 0 checkpointed where both ranks stopped, and nothing of the job is left running
+      expect(failure.lastCheckpoint && existsSync(failure.lastCheckpoint)).toBe(true);
+      const stillRunning = readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(out);
+          } catch {
+            return false;
+          }
+        });
+      expect(stillRunning).toEqual([]);
+      // the folder's lock is free: a new trainer could take it at once
+      const probe = spawnSync(python!, [
+        '-c',
+        'import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)',
+        join(out, '.trainer.lock'),
+      ]);
+      expect(probe.status).toBe(0);
+    },
+    180_000,
+  );
 });

@@ -1,0 +1,103 @@
+"""Weight quantization with the codes and scales the ONNX export writes (src/model/quantize.ts).
+
+- Per column ("int8-dq", DynamicQuantizeMatMul): one float32 scale per output channel,
+  scale = absmax / qmax (qmax 63), codes = clamp(round_half_up(w / scale), -qmax, qmax).
+- Block-wise ("int8-nbits", "int4", MatMulNBits): a weight [N, K] is cut along K into blocks;
+  scale = absmax / (2^(bits-1) - 1), codes = clamp(round_half_up(w / scale) + 2^(bits-1), 0, 2^bits - 1).
+
+The arithmetic is done in float64 from the float32 weights, as JavaScript does (its numbers are
+doubles; Math.fround rounds the scale to float32; Math.round rounds halves up), so the codes are
+the same bit for bit. Codes are kept unpacked (one byte each) and dequantized on the fly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+INT8_DQ_QMAX = 63
+INT4_DEFAULT_BLOCK = 32
+INT8_NBITS_DEFAULT_BLOCK = 128
+BLOCK_SIZES = (16, 32, 64, 128, 256)
+# What plain "int8" means: the export's INT8_DEFAULT (src/model/quantize.ts).
+INT8_DEFAULT = "int8-dq"
+MODES = ("none", "int8", "int4", "int8-dq", "int8-nbits")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    kind: str  # "per_column" | "blockwise"
+    bits: int
+    block_size: int = 0
+    qmax: int = 0
+
+    @property
+    def tag(self) -> str:
+        """The export's quantTag: dq8c63, nb4b32a4 ..."""
+        if self.kind == "per_column":
+            return f"dq8c{self.qmax}"
+        return f"nb{self.bits}b{self.block_size}a4"
+
+
+def scheme_of(mode: str, block_size: Optional[int] = None) -> Optional[Scheme]:
+    if mode not in MODES:
+        raise ValueError(f'quantization "{mode}" is not one of {", ".join(MODES)}')
+    if mode == "none":
+        return None
+    resolved = INT8_DEFAULT if mode == "int8" else mode
+    if resolved == "int8-dq":
+        if block_size is not None:
+            raise ValueError(f"a block size applies to block-wise modes (int4, int8-nbits), not {mode} (per column)")
+        return Scheme("per_column", 8, qmax=INT8_DQ_QMAX)
+    bs = block_size if block_size is not None else (INT4_DEFAULT_BLOCK if resolved == "int4" else INT8_NBITS_DEFAULT_BLOCK)
+    if bs not in BLOCK_SIZES:
+        raise ValueError(f"block size {bs} is not one of {', '.join(map(str, BLOCK_SIZES))}")
+    return Scheme("blockwise", 4 if resolved == "int4" else 8, block_size=bs)
+
+
+def _round_half_up(x: torch.Tensor) -> torch.Tensor:
+    return torch.floor(x + 0.5)
+
+
+class QuantizedLinear:
+    """Codes and scales of one [N, K] weight; ``weight(dtype)`` dequantizes it."""
+
+    def __init__(self, w: torch.Tensor, scheme: Scheme) -> None:
+        self.scheme = scheme
+        self.n, self.k = w.shape
+        w64 = w.detach().float().double()  # the float32 values the export reads, in double
+        if scheme.kind == "per_column":
+            absmax = w64.abs().amax(dim=1)
+            scale = (absmax / scheme.qmax).float()
+            s64 = scale.double()[:, None]
+            codes = torch.where(s64 > 0, _round_half_up(w64 / torch.where(s64 > 0, s64, torch.ones_like(s64))), torch.zeros_like(w64))
+            self.codes = codes.clamp(-scheme.qmax, scheme.qmax).to(torch.int8)
+            self.scales = scale  # [N]
+        else:
+            bs = scheme.block_size
+            blocks = -(-self.k // bs)
+            padded = torch.zeros(self.n, blocks * bs, dtype=torch.float64, device=w.device)
+            padded[:, : self.k] = w64
+            pb = padded.view(self.n, blocks, bs)
+            zero = 1 << (scheme.bits - 1)
+            scale = (pb.abs().amax(dim=2) / (zero - 1)).float()  # [N, blocks]
+            s64 = scale.double()[:, :, None]
+            q = _round_half_up(pb / torch.where(s64 > 0, s64, torch.ones_like(s64))) + zero
+            q = torch.where(s64 > 0, q, torch.full_like(q, zero))
+            self.codes = q.clamp(0, (1 << scheme.bits) - 1).to(torch.uint8).view(self.n, blocks * bs)
+            self.scales = scale
+            self.blocks = blocks
+
+    def weight(self, dtype: torch.dtype) -> torch.Tensor:
+        """The float weight [N, K] the codes stand for (float32 arithmetic, then cast)."""
+        if self.scheme.kind == "per_column":
+            return (self.codes.float() * self.scales[:, None]).to(dtype)
+        zero = 1 << (self.scheme.bits - 1)
+        bs = self.scheme.block_size
+        w = (self.codes.view(self.n, self.blocks, bs).float() - zero) * self.scales[:, :, None]
+        return w.view(self.n, self.blocks * bs)[:, : self.k].to(dtype)
+
+    def nbytes(self) -> int:
+        return self.codes.numel() * self.codes.element_size() + self.scales.numel() * 4

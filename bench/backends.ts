@@ -2,7 +2,13 @@ import { availableParallelism } from 'node:os';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluatePrepared, prepareTask, type LoadedTask, type PreparedTask, type TaskResult } from '../src/eval';
+import {
+  evaluatePrepared,
+  prepareTask,
+  type LoadedTask,
+  type PreparedTask,
+  type TaskResult,
+} from '../src/eval';
 import { torchBackend, type TorchDtype, type TorchScorer } from '../src/eval/torch-backend';
 import { PyRandom } from '../src/eval/pyrandom';
 import { loadLlamaConfig } from '../src/model/config';
@@ -47,7 +53,11 @@ interface Figures {
 
 /** A scorer whose every call is the per-request loop of the torch server. */
 function loopScorer(s: TorchScorer): SequenceScorer {
-  return { maxLength: s.maxLength, scorePacked: (rows) => s.scoreNaive(rows), close: () => Promise.resolve() };
+  return {
+    maxLength: s.maxLength,
+    scorePacked: (rows) => s.scoreNaive(rows),
+    close: () => Promise.resolve(),
+  };
 }
 
 function maxDiff(a: TaskResult, b: TaskResult): number {
@@ -88,7 +98,10 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     }
     const tokenizer = await loadTokenizer(modelDir);
     const config = loadLlamaConfig(modelDir);
-    const spec = { layers: config.numLayers, intermediate: new Array<number>(config.numLayers).fill(config.intermediateSize) };
+    const spec = {
+      layers: config.numLayers,
+      intermediate: new Array<number>(config.numLayers).fill(config.intermediateSize),
+    };
     const onnx = await openSubnet(modelDir, spec, { cacheDir: join(temp, 'cache'), threads });
     const torch = await backend.openSubnet(modelDir, spec);
     const loop = loopScorer(torch);

@@ -39,6 +39,12 @@ export interface OpenTorchSubnetOptions {
   /** 'none' | 'int8' | 'int8-dq' | 'int8-nbits' | 'int4', with the ONNX export's codes and scales. */
   quant?: string;
   quantBlockSize?: number;
+  /**
+   * Quantized modes only: 'dynamic' (default) quantizes each linear layer's input at run time as
+   * the ONNX kernels do (DynamicQuantizeMatMul: uint8 per tensor; MatMulNBits accuracy level 4:
+   * int8 per block of each row), so scores match the exported model's; 'float' is weight-only.
+   */
+  activations?: 'dynamic' | 'float';
   signal?: AbortSignal;
 }
 
@@ -133,7 +139,9 @@ class ScoringProcess {
       for (const f of this.reader.push(chunk)) this.queue.shift()?.resolve(f);
     });
     child.stdin!.on('error', () => undefined); // EPIPE after a crash: reported by 'close'
-    child.on('error', (err) => this.fail(new ScoringDeviceFailure(`cannot start the scoring server: ${err.message}`)));
+    child.on('error', (err) =>
+      this.fail(new ScoringDeviceFailure(`cannot start the scoring server: ${err.message}`)),
+    );
     child.on('close', (code, signal) => {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       const tail = this.stderrTail.length ? `: ${this.stderrTail.slice(-5).join(' | ')}` : '';
@@ -246,7 +254,16 @@ export class TorchBackend {
     this.starting = (async () => {
       if (this.proc?.alive) await this.proc.shutdown();
       const python = this.opts.python ?? requireTorchPython(this.opts.env);
-      const args = ['-m', 'llama_nas_trainer.scoring', '--model', dir, '--device', this.device, '--dtype', this.dtype];
+      const args = [
+        '-m',
+        'llama_nas_trainer.scoring',
+        '--model',
+        dir,
+        '--device',
+        this.device,
+        '--dtype',
+        this.dtype,
+      ];
       if (this.opts.threads) args.push('--threads', String(this.opts.threads));
       if (this.opts.budget) args.push('--budget', String(this.opts.budget));
       const env = { ...(this.opts.env ?? process.env) };
@@ -271,7 +288,11 @@ export class TorchBackend {
     return (await this.process(modelDir)).ready;
   }
 
-  async openSubnet(modelDir: string, spec: SubnetSpec, opts: OpenTorchSubnetOptions = {}): Promise<TorchScorer> {
+  async openSubnet(
+    modelDir: string,
+    spec: SubnetSpec,
+    opts: OpenTorchSubnetOptions = {},
+  ): Promise<TorchScorer> {
     opts.signal?.throwIfAborted();
     const record: OpenRecord = { spec, opts };
     const ensure = async (): Promise<{ proc: ScoringProcess; id: number }> => {
@@ -283,6 +304,7 @@ export class TorchBackend {
           intermediate: spec.intermediate,
           quant: opts.quant ?? 'none',
           ...(opts.quantBlockSize !== undefined ? { block_size: opts.quantBlockSize } : {}),
+          activations: opts.activations ?? 'dynamic',
         });
         record.proc = proc;
         record.id = f.header.id as number;
@@ -296,7 +318,14 @@ export class TorchBackend {
       const { lengths, parentCounts, body } = encodeRows(rows);
       const { proc: p, id } = await ensure();
       const f = await p.request(
-        { op, id, lengths, parent_counts: parentCounts, layers: spec.layers, intermediate: spec.intermediate },
+        {
+          op,
+          id,
+          lengths,
+          parent_counts: parentCounts,
+          layers: spec.layers,
+          intermediate: spec.intermediate,
+        },
         body,
       );
       return decodeScores(f.body, lengths);
@@ -341,7 +370,14 @@ export class TorchBackend {
   async throughput(
     modelDir: string,
     spec: SubnetSpec,
-    opts: { batch?: number; length?: number; warmup?: number; repeats?: number; seed?: number; quant?: string } = {},
+    opts: {
+      batch?: number;
+      length?: number;
+      warmup?: number;
+      repeats?: number;
+      seed?: number;
+      quant?: string;
+    } = {},
   ): Promise<TorchThroughput> {
     const proc = await this.process(modelDir);
     const h = (

@@ -74,7 +74,8 @@ function checkRow(row: PackedRow, r: number): void {
     const p = row.parents;
     if (p[0] !== -1) fail('parents[0] must be -1 (segment 0 is the root)');
     for (let s = 1; s < p.length; s++)
-      if (!Number.isInteger(p[s]) || p[s]! < 0 || p[s]! >= s) fail(`parents[${s}] = ${p[s]} must name an earlier segment`);
+      if (!Number.isInteger(p[s]) || p[s]! < 0 || p[s]! >= s)
+        fail(`parents[${s}] = ${p[s]} must name an earlier segment`);
     if (maxSeg >= p.length) fail(`segment ${maxSeg} has no entry in parents`);
   }
 }
@@ -106,7 +107,8 @@ export function encodeRows(rows: PackedRow[]): { lengths: number[]; parentCounts
 /** Splits a reply's float32 body into one array per row. */
 export function decodeScores(body: Buffer, lengths: number[]): Float32Array[] {
   const total = lengths.reduce((a, b) => a + b, 0);
-  if (body.length !== 4 * total) throw new Error(`scoring server returned ${body.length} bytes for ${total} values`);
+  if (body.length !== 4 * total)
+    throw new Error(`scoring server returned ${body.length} bytes for ${total} values`);
   // copy: the reply buffer may not be 4-byte aligned
   const all = new Float32Array(total);
   Buffer.from(all.buffer).set(body);

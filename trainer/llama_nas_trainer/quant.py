@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 INT8_DQ_QMAX = 63
 INT4_DEFAULT_BLOCK = 32
@@ -98,6 +99,40 @@ class QuantizedLinear:
         bs = self.scheme.block_size
         w = (self.codes.view(self.n, self.blocks, bs).float() - zero) * self.scales[:, :, None]
         return w.view(self.n, self.blocks * bs)[:, : self.k].to(dtype)
+
+    def apply(self, x: torch.Tensor, dynamic: bool) -> torch.Tensor:
+        """x @ W^T with the dequantized weight; ``dynamic`` also quantizes x as the ONNX kernel does."""
+        if not dynamic:
+            return F.linear(x, self.weight(x.dtype))
+        if self.scheme.kind == "per_column":
+            return self._dynamic_per_tensor(x)
+        return self._dynamic_blockwise(x)
+
+    def _dynamic_per_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """DynamicQuantizeMatMul: x to uint8 with one scale and zero point for the whole tensor
+        (MLAS: range widened to include 0, scale = range / 255, zero point rounded half to even,
+        codes round(x / scale) + zp clamped to 0..255), integer products, times a_scale * b_scale."""
+        xf = x.float()
+        lo = torch.clamp(xf.min(), max=0.0)
+        hi = torch.clamp(xf.max(), min=0.0)
+        scale = torch.where(hi > lo, (hi - lo) / 255.0, torch.ones_like(hi))
+        zp = torch.round(torch.clamp(0.0 - lo / scale, 0.0, 255.0))
+        q = torch.maximum(torch.minimum(torch.round(xf / scale), 255.0 - zp), -zp)  # code - zp
+        acc = F.linear(q, self.codes.float())  # exact integer sums in float32 for K * 255 * 127 < 2^24
+        return (acc * (scale * self.scales)).to(x.dtype)
+
+    def _dynamic_blockwise(self, x: torch.Tensor) -> torch.Tensor:
+        """MatMulNBits accuracy_level 4: each row of x to int8 per block of K (scale = absmax / 127)."""
+        bs = self.scheme.block_size
+        xf = x.float()
+        shape = xf.shape
+        rows = xf.reshape(-1, shape[-1])
+        padded = F.pad(rows, (0, self.blocks * bs - self.k)).view(rows.shape[0], self.blocks, bs)
+        scale = padded.abs().amax(dim=2, keepdim=True) / 127.0
+        recip = torch.where(scale > 0, 1.0 / torch.where(scale > 0, scale, torch.ones_like(scale)), torch.zeros_like(scale))
+        q = torch.clamp(torch.round(padded * recip), -127.0, 127.0) * scale
+        xq = q.view(rows.shape[0], self.blocks * bs)[:, : self.k].reshape(shape)
+        return F.linear(xq, self.weight(torch.float32)).to(x.dtype)
 
     def nbytes(self) -> int:
         return self.codes.numel() * self.codes.element_size() + self.scales.numel() * 4

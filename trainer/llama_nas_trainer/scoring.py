@@ -153,11 +153,13 @@ def plan_batches(lengths: Sequence[int], budget: int) -> List[List[int]]:
 class Subnet:
     """A sub-network of the loaded model: weight views, or int8/int4 codes of those views."""
 
-    def __init__(self, model: LlamaForCausalLM, layers: int, widths: List[int], scheme: Optional[Scheme]) -> None:
+    def __init__(self, model: LlamaForCausalLM, layers: int, widths: List[int], scheme: Optional[Scheme], dynamic: bool = True) -> None:
         self.model = model
         self.layers = layers
         self.widths = widths
         self.scheme = scheme
+        # quantize activations at run time as the ONNX kernels do (see quant.py)
+        self.dynamic = dynamic
         self.quantized: List[Dict[str, QuantizedLinear]] = []
         if scheme is not None:
             with torch.no_grad():
@@ -173,10 +175,10 @@ class Subnet:
             return layer.mlp.down_proj.weight[:, :k]
         return getattr(layer.self_attn, name).weight
 
-    def weight(self, i: int, name: str, dtype: torch.dtype) -> torch.Tensor:
+    def linear(self, i: int, name: str, x: torch.Tensor) -> torch.Tensor:
         if self.scheme is None:
-            return self.view(i, name)
-        return self.quantized[i][name].weight(dtype)
+            return F.linear(x, self.view(i, name))
+        return self.quantized[i][name].apply(x, self.dynamic)
 
     def hidden(self, ids: torch.Tensor, pos: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         """Hidden states [B, T, H] before the final norm, as LlamaForCausalLM.hidden_states computes them."""
@@ -191,9 +193,9 @@ class Subnet:
             layer = m.layers[i]
             attn = layer.self_attn
             h = layer.input_layernorm(x)
-            q = F.linear(h, self.weight(i, "q_proj", dtype)).view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)
-            k = F.linear(h, self.weight(i, "k_proj", dtype)).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
-            v = F.linear(h, self.weight(i, "v_proj", dtype)).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
+            q = self.linear(i, "q_proj", h).view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)
+            k = self.linear(i, "k_proj", h).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
+            v = self.linear(i, "v_proj", h).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
             q = apply_rotary(q, cos, sin)
             k = apply_rotary(k, cos, sin)
             if attn.n_kv != attn.n_heads:
@@ -201,11 +203,11 @@ class Subnet:
                 k = k.repeat_interleave(rep, dim=1)
                 v = v.repeat_interleave(rep, dim=1)
             o = attend(q, k, v, mask).transpose(1, 2).reshape(b, t, attn.n_heads * attn.head_dim)
-            x = x + F.linear(o, self.weight(i, "o_proj", dtype))
+            x = x + self.linear(i, "o_proj", o)
             h = layer.post_attention_layernorm(x)
-            gate = F.linear(h, self.weight(i, "gate_proj", dtype))
-            up = F.linear(h, self.weight(i, "up_proj", dtype))
-            x = x + F.linear(F.silu(gate) * up, self.weight(i, "down_proj", dtype))
+            gate = self.linear(i, "gate_proj", h)
+            up = self.linear(i, "up_proj", h)
+            x = x + self.linear(i, "down_proj", F.silu(gate) * up)
         return x
 
     def target_logprobs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -336,10 +338,13 @@ class Server:
         try:
             layers, widths = check_subnet(self.cfg, h.get("layers"), h.get("intermediate"))
             scheme = scheme_of(h.get("quant") or "none", h.get("block_size"))
+            activations = h.get("activations") or "dynamic"
+            if activations not in ("dynamic", "float"):
+                raise ValueError(f'activations "{activations}" is not "dynamic" or "float"')
         except ValueError as err:
             raise ScoringError("bad_request", str(err)) from err
         with torch.no_grad():
-            subnet = self.guard(lambda: Subnet(self.model, layers, widths, scheme))
+            subnet = self.guard(lambda: Subnet(self.model, layers, widths, scheme, activations == "dynamic"))
         sid = self.next_id
         self.next_id += 1
         self.subnets[sid] = subnet

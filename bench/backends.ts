@@ -110,8 +110,8 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     try {
       const rnd = new PyRandom(20240);
       const workloads: [string, LoadedTask, number][] = [
-        ['MMLU-style 5-shot (4 one-token choices)', mmluLike(rnd, 16), 5],
-        ['ARC-style 0-shot (4 multi-token choices)', arcLike(rnd, 40), 0],
+        ['MMLU-style 5-shot (4 one-token choices)', mmluLike(rnd, 8), 5],
+        ['ARC-style 0-shot (4 multi-token choices)', arcLike(rnd, 24), 0],
       ];
       for (const [name, task, shots] of workloads) {
         const prepared: PreparedTask = prepareTask(task, tokenizer, { shots });

@@ -286,3 +286,37 @@ def test_frame_layout():
     data = frame({"op": "x"}, b"\x01\x02")
     total, hlen = struct.unpack_from("<II", data, 0)
     assert total == len(data) - 4 and data[8: 8 + hlen] == b'{"op": "x"}' and data[-2:] == b"\x01\x02"
+
+
+def test_dynamic_per_tensor_activations_as_dynamic_quantize_linear():
+    g = torch.Generator().manual_seed(6)
+    w = torch.randn(6, 10, generator=g)
+    x = torch.randn(2, 3, 10, generator=g) + 0.7  # a range not centred on zero
+    q = QuantizedLinear(w, scheme_of("int8-dq"))
+    # DynamicQuantizeLinear written out element by element
+    xs = x.reshape(-1).tolist()
+    lo, hi = min(min(xs), 0.0), max(max(xs), 0.0)
+    scale = float(np.float32((np.float32(hi) - np.float32(lo)) / np.float32(255)))
+    zp = float(np.round(np.clip(np.float32(0) - np.float32(lo) / np.float32(scale), 0, 255)))
+    xq = np.clip(np.round(np.float32(x.numpy()) / np.float32(scale)) + zp, 0, 255) - zp
+    ref = (xq.reshape(-1, 10) @ q.codes.numpy().astype(np.float64).T) * (np.float32(scale) * q.scales.numpy())
+    got = q.apply(x, dynamic=True).reshape(-1, 6).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+    # and the activation quantization is what moves the result away from weight-only
+    assert not torch.allclose(q.apply(x, dynamic=False), q.apply(x, dynamic=True), atol=1e-4)
+
+
+def test_dynamic_blockwise_activations_per_row_block():
+    g = torch.Generator().manual_seed(7)
+    w = torch.randn(4, 40, generator=g)
+    x = torch.randn(3, 40, generator=g)
+    q = QuantizedLinear(w, scheme_of("int4", 16))
+    got = q.apply(x, dynamic=True)
+    xp = F.pad(x, (0, 8)).view(3, 3, 16)
+    s = xp.abs().amax(dim=2, keepdim=True) / 127
+    xq = (torch.round(xp / s).clamp(-127, 127) * s).view(3, 48)[:, :40]
+    torch.testing.assert_close(got, xq @ q.weight(torch.float32).T, rtol=1e-5, atol=1e-5)
+    # one row's activations do not change another row's result (per-row scales)
+    x2 = x.clone()
+    x2[0] *= 10
+    torch.testing.assert_close(q.apply(x2, dynamic=True)[1:], got[1:])

@@ -164,7 +164,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
         ['per-request loop     ', f.loop],
       ] as const) {
         console.log(
-          `  ${label} ${s.tokensPerSecond.toFixed(0).padStart(9)} tokens/s  (${s.seconds.toFixed(2)} s, ${s.calls} calls, ${s.modelTokens} tokens run)`,
+          `  ${label} ${s.tokensPerSecond.toFixed(0).padStart(9)} tokens/s  (${s.seconds.toFixed(2)} s, ${s.calls} calls, ${s.modelTokens} tokens run: ${(s.modelTokens / s.seconds).toFixed(0)} model tokens/s)`,
         );
       }
       console.log(

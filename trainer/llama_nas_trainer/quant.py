@@ -118,7 +118,10 @@ class QuantizedLinear:
         scale = torch.where(hi > lo, (hi - lo) / 255.0, torch.ones_like(hi))
         zp = torch.round(torch.clamp(0.0 - lo / scale, 0.0, 255.0))
         q = torch.maximum(torch.minimum(torch.round(xf / scale), 255.0 - zp), -zp)  # code - zp
-        acc = F.linear(q, self.codes.float())  # exact integer sums in float32 for K * 255 * 127 < 2^24
+        # codes and centred activation codes (|q| <= 255) are exact in bfloat16 too: on a bfloat16
+        # model the integer products run on its own matmul (float32 accumulation), else in float32
+        mm = torch.bfloat16 if x.dtype == torch.bfloat16 else torch.float32
+        acc = F.linear(q.to(mm), self.codes.to(mm)).float()
         return (acc * (scale * self.scales)).to(x.dtype)
 
     def _dynamic_blockwise(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,7 +135,7 @@ class QuantizedLinear:
         recip = torch.where(scale > 0, 1.0 / torch.where(scale > 0, scale, torch.ones_like(scale)), torch.zeros_like(scale))
         q = torch.clamp(torch.round(padded * recip), -127.0, 127.0) * scale
         xq = q.view(rows.shape[0], self.blocks * bs)[:, : self.k].reshape(shape)
-        return F.linear(xq, self.weight(torch.float32)).to(x.dtype)
+        return F.linear(xq.to(x.dtype), self.weight(x.dtype))
 
     def nbytes(self) -> int:
         return self.codes.numel() * self.codes.element_size() + self.scales.numel() * 4

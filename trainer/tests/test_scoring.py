@@ -320,3 +320,15 @@ def test_dynamic_blockwise_activations_per_row_block():
     x2 = x.clone()
     x2[0] *= 10
     torch.testing.assert_close(q.apply(x2, dynamic=True)[1:], got[1:])
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_dynamic_quantization_on_bfloat16_matches_float32(mode):
+    g = torch.Generator().manual_seed(8)
+    w = torch.randn(8, 64, generator=g)
+    x = torch.randn(5, 64, generator=g).to(torch.bfloat16)
+    q = QuantizedLinear(w, scheme_of(mode, 16 if mode == "int4" else None))
+    ref = q.apply(x.float(), dynamic=True)
+    got = q.apply(x, dynamic=True)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), ref, rtol=2e-2, atol=2e-2)

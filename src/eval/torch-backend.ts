@@ -222,6 +222,16 @@ export interface TorchScorer extends SequenceScorer {
   readonly quant: string;
   /** The per-request loop of lm-evaluation-harness's HF backend (one forward per row, full logits): for benchmarks. */
   scoreNaive(rows: PackedRow[]): Promise<Float32Array[]>;
+  /** The throughput objective of this sub-network on the backend's device (TorchBackend.throughput). */
+  throughput(opts?: TorchThroughputOptions): Promise<TorchThroughput>;
+}
+
+export interface TorchThroughputOptions {
+  batch?: number;
+  length?: number;
+  warmup?: number;
+  repeats?: number;
+  seed?: number;
 }
 
 export class TorchBackend {
@@ -336,6 +346,7 @@ export class TorchBackend {
       maxLength: ready.max_length,
       scorePacked: (rows) => score('score', rows),
       scoreNaive: (rows) => score('naive', rows),
+      throughput: (t = {}) => this.throughput(modelDir, spec, { ...t, quant: opts.quant ?? 'none' }),
       close: async () => {
         const p = record.proc;
         record.proc = undefined;
@@ -423,4 +434,34 @@ export class TorchBackend {
 
 export function torchBackend(opts: TorchBackendOptions = {}): TorchBackend {
   return new TorchBackend(opts);
+}
+
+const shared = new Map<string, TorchBackend>();
+
+/**
+ * One backend per process and settings, kept for the life of the process: a worker's evaluations
+ * share its scoring process, so the super-network is loaded once for all the candidates it
+ * evaluates. Closed when the process exits (the scoring process also exits when its stdin closes).
+ */
+export function sharedTorchBackend(opts: Omit<TorchBackendOptions, 'onStderr' | 'env'> = {}): TorchBackend {
+  const id = JSON.stringify([
+    opts.python ?? null,
+    opts.device ?? 'cpu',
+    opts.dtype ?? 'float32',
+    opts.threads ?? null,
+    opts.budget ?? null,
+  ]);
+  let backend = shared.get(id);
+  if (!backend) {
+    backend = torchBackend(opts);
+    shared.set(id, backend);
+  }
+  return backend;
+}
+
+/** Closes every shared backend (a worker's shutdown). */
+export async function closeSharedTorchBackends(): Promise<void> {
+  const all = [...shared.values()];
+  shared.clear();
+  await Promise.all(all.map((b) => b.close()));
 }

@@ -323,6 +323,27 @@ describe('the PyTorch scoring backend', () => {
     }
   });
 
+  it("the throughput objective is measured on the backend's device with the sub-network's own weights", async () => {
+    const scorer = await backend.openSubnet(modelDir, { layers: 2, intermediate: [16, 48] });
+    try {
+      const t = await scorer.throughput({ batch: 2, length: 16, warmup: 1, repeats: 3 });
+      expect(t).toMatchObject({ batch: 2, length: 16, device: 'cpu', dtype: 'float32', quant: 'none' });
+      expect(t.runs).toHaveLength(3);
+      expect(t.tokensPerSecond).toBeCloseTo((2 * 16) / t.medianSeconds, 6);
+      expect(t.deviceName.length).toBeGreaterThan(0);
+      const q = await backend.throughput(
+        modelDir,
+        { layers: 2, intermediate: [16, 48] },
+        { batch: 1, length: 8, quant: 'int8' },
+      );
+      expect(q.quant).toBe('dq8c63');
+      // the timing copies are freed: nothing stays open or quantized
+      expect(await backend.stats(modelDir)).toMatchObject({ openSubnets: 1, quantizedBytes: 0 });
+    } finally {
+      await scorer.close();
+    }
+  });
+
   it('a bad checkpoint is a ModelFormatError (non-retryable)', async () => {
     const own = torchBackend({ device: 'cpu', dtype: 'float32', threads: 1 });
     try {

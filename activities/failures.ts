@@ -1,29 +1,11 @@
-import { ApplicationFailure } from '@temporalio/activity';
-
-/**
- * Failure types the workflows treat as final: the input is wrong, and retrying cannot help.
- * Everything else (a dead GPU, out of memory, a lost worker) is retried.
- */
-export const NON_RETRYABLE_TYPES = {
-  ConfigError: 'ConfigError',
-  BadData: 'BadData',
-  BadCheckpoint: 'BadCheckpoint',
-} as const;
-
-const BY_ERROR_NAME: Record<string, keyof typeof NON_RETRYABLE_TYPES> = {
-  ConfigError: 'ConfigError',
-  SearchSpaceError: 'ConfigError',
-  SubnetSpecError: 'ConfigError',
-  ToolchainError: 'ConfigError',
-  EvalDataError: 'BadData',
-  ModelFormatError: 'BadCheckpoint',
-};
+import { ApplicationFailure, activityInfo } from '@temporalio/activity';
+import { FAILURE_OF_ERROR } from '../src/failures';
 
 /** Turns a library error into a Temporal failure: non-retryable for bad input, as it is otherwise. */
 export function classify(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof Error) {
-    const type = BY_ERROR_NAME[err.name];
+    const type = FAILURE_OF_ERROR[err.name];
     if (type) return ApplicationFailure.nonRetryable(err.message, type);
   }
   return err;
@@ -54,4 +36,14 @@ export function injectedFailure(
   h ^= h >>> 16;
   if ((h >>> 0) / 2 ** 32 >= fault.failureRate) return undefined;
   return ApplicationFailure.retryable(`injected device failure (${identity})`, 'DeviceFailure');
+}
+
+/** Tests only: throws this attempt's injected device failure, if the campaign's fault injection picks it. */
+export function failIfInjected(fault: { failureRate: number; seed: number } | undefined): void {
+  const info = activityInfo();
+  const failure = injectedFailure(
+    fault,
+    `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`,
+  );
+  if (failure) throw failure;
 }

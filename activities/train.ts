@@ -3,8 +3,9 @@ import { ApplicationFailure, CancelledFailure, Context, activityInfo } from '@te
 import { z } from 'zod';
 import { writeJsonAtomic } from '../src/fsutil';
 import { ToolchainError, requireTorchPython } from '../src/toolchain';
+import { isNonRetryable } from '../src/failures';
+import { zodErrorText } from '../src/zod-error';
 import {
-  NON_RETRYABLE_TRAINER_ERRORS,
   TRAIN_MODES,
   TrainConfigError,
   TrainerFailure,
@@ -14,7 +15,6 @@ import {
   parseTrainConfig,
   readTrainConfig,
   runTrainer,
-  type TrainerErrorType,
 } from '../src/trainer';
 
 /** What a workflow asks for: the config as a file (paths relative to it) or inline (paths relative to the worker's cwd). */
@@ -64,13 +64,8 @@ export async function trainModel(input: TrainRequest): Promise<TrainResult> {
   const ctx = Context.current();
   const info = activityInfo();
   const parsed = TrainRequestSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw ApplicationFailure.nonRetryable(
-      `train request: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
-      'bad_config',
-    );
-  }
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(`train request: ${zodErrorText(parsed.error)}`, 'bad_config');
   const req = parsed.data;
   const out = req.out;
   let configFile: string;
@@ -146,20 +141,11 @@ export async function trainModel(input: TrainRequest): Promise<TrainResult> {
       throw reason instanceof CancelledFailure ? reason : new CancelledFailure('training cancelled');
     }
     if (err instanceof TrainerFailure) {
-      const failureDetails = { checkpoint: err.lastCheckpoint ?? details.checkpoint, exitCode: err.exitCode };
-      if ((NON_RETRYABLE_TRAINER_ERRORS as readonly string[]).includes(err.type)) {
-        throw ApplicationFailure.create({
-          message: err.message,
-          type: err.type as TrainerErrorType,
-          nonRetryable: true,
-          details: [failureDetails],
-        });
-      }
       throw ApplicationFailure.create({
         message: err.message,
         type: err.type,
-        nonRetryable: false,
-        details: [failureDetails],
+        nonRetryable: isNonRetryable(err.type),
+        details: [{ checkpoint: err.lastCheckpoint ?? details.checkpoint, exitCode: err.exitCode }],
       });
     }
     throw err;

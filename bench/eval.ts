@@ -1,12 +1,16 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { evaluatePrepared, prepareTask, type LoadedTask, type McDoc, type TaskResult } from '../src/eval';
+import {
+  evaluateSubnet,
+  keepSessionsOpen,
+  onnxBackend,
+  type LoadedTask,
+  type McDoc,
+  type TaskResult,
+} from '../src/eval';
 import { mmluText } from '../src/eval/loaders/mmlu';
 import { PyRandom } from '../src/eval/pyrandom';
-import { loadLlamaConfig } from '../src/model/config';
-import { openSubnet } from '../src/model/runtime';
-import { loadTokenizer } from '../src/model/tokenizer';
 import { tinyConfig, writeRandomCheckpoint } from '../test/fixtures/model/random-checkpoint';
 
 /**
@@ -138,16 +142,8 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     } else if (!existsSync(join(modelDir, 'tokenizer.json'))) {
       throw new Error(`LLAMA_NAS_BENCH_EVAL_MODEL=${modelDir} has no tokenizer.json`);
     }
-    const tokenizer = await loadTokenizer(modelDir);
-    const config = loadLlamaConfig(modelDir);
-    const scorer = await openSubnet(
-      modelDir,
-      {
-        layers: config.numLayers,
-        intermediate: new Array<number>(config.numLayers).fill(config.intermediateSize),
-      },
-      { cacheDir: join(temp, 'cache') },
-    );
+    // the full network, one session for every pass (the warm-up warms the session that is timed)
+    const backend = keepSessionsOpen(onnxBackend({ cacheDir: join(temp, 'cache') }));
     const figures: Figures[] = [];
     try {
       const rnd = new PyRandom(20240);
@@ -155,15 +151,19 @@ export async function run({ json }: { json: boolean }): Promise<void> {
         ['MMLU-style 3-shot (4 one-token choices)', mmluLike(rnd, 12), 3],
         ['ARC-style 0-shot (4 multi-token choices)', arcLike(rnd, 30), 0],
       ];
-      for (const [name, task, shots] of workloads) {
-        const prepared = prepareTask(task, tokenizer, { shots });
-        await evaluatePrepared({ ...prepared, items: prepared.items.slice(0, 2) }, scorer); // warm-up
-        const fast = await evaluatePrepared(prepared, scorer, { path: 'fast' });
-        const naive = await evaluatePrepared(prepared, scorer, { path: 'naive' });
-        figures.push(compare(name, fast, naive));
+      for (const [name, data, shots] of workloads) {
+        const score = async (path: 'fast' | 'naive', limit?: number) =>
+          (
+            await evaluateSubnet(
+              { modelDir, task: { name: data.name, data, shots, limit } },
+              { backend, path },
+            )
+          ).result;
+        await score('fast', 2); // warm-up
+        figures.push(compare(name, await score('fast'), await score('naive')));
       }
     } finally {
-      await scorer.close();
+      await backend.close();
     }
     if (json) {
       console.log(

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { TASK_NAMES, type TaskName } from '../src/eval/types';
+import { TASK_QUEUES } from '../src/queues';
 import { searchSpaceSchema } from '../src/search/space';
+import { zodErrorText } from '../src/zod-error';
 
 export { TASK_NAMES, type TaskName };
 
@@ -9,7 +11,7 @@ const positiveInt = z.number().int().positive();
 export const taskConfigSchema = z
   .object({
     name: z.enum(TASK_NAMES),
-    /** Data file or folder in one of the formats of shared/docs/evaluation.md; omitted for the embedded world. */
+    /** Data file or folder in one of the layouts of src/eval/README.md; omitted for the embedded world. */
     data: z.string().min(1).optional(),
     /** Few-shot examples (the task's default when omitted). */
     shots: z.number().int().min(0).optional(),
@@ -77,12 +79,12 @@ export const campaignConfigSchema = z
     maxConcurrentEvaluations: positiveInt.default(2),
     queues: z
       .object({
-        main: z.string().default('llama-nas'),
-        train: z.string().default('llama-nas-train'),
-        eval: z.string().default('llama-nas-eval'),
+        main: z.string().default(TASK_QUEUES.main),
+        train: z.string().default(TASK_QUEUES.train),
+        eval: z.string().default(TASK_QUEUES.eval),
       })
       .strict()
-      .default({ main: 'llama-nas', train: 'llama-nas-train', eval: 'llama-nas-eval' }),
+      .default({ ...TASK_QUEUES }),
     /** How soon a silent activity is taken for dead (a lost worker or GPU) and retried elsewhere. */
     heartbeatTimeouts: z
       .object({ trainSeconds: positiveInt.default(300), evalSeconds: positiveInt.default(120) })
@@ -108,10 +110,7 @@ export class ConfigError extends Error {
 /** Parses a campaign config, or throws a ConfigError naming every bad field. */
 export function parseCampaignConfig(input: unknown, source = 'campaign config'): CampaignConfig {
   const parsed = campaignConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `field ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`${source}: ${problems.join('; ')}`);
-  }
+  if (!parsed.success) throw new ConfigError(`${source}: ${zodErrorText(parsed.error)}`);
   const config = parsed.data;
   const seen = new Set<string>();
   for (const [i, task] of config.tasks.entries()) {

@@ -1,11 +1,6 @@
-/** Task queues: workflows and light activities, training (GPU machines), evaluation. */
-export const TASK_QUEUES = {
-  main: 'llama-nas',
-  train: 'llama-nas-train',
-  eval: 'llama-nas-eval',
-} as const;
+import { TASK_QUEUES, type QueueRole } from '../src/queues';
 
-export type QueueRole = keyof typeof TASK_QUEUES;
+export { TASK_QUEUES, type QueueRole };
 
 export function parseQueues(spec: string): QueueRole[] {
   const roles = spec

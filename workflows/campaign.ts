@@ -6,14 +6,16 @@ import {
   defineSignal,
   executeChild,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { EvaluationResult, PreparedCampaign, SearchProgress } from '../activities/types';
-import { NON_RETRYABLE, evaluationOptions } from './options';
+import type { EvaluationResult, PreparedCampaign, SearchProgress } from '../src/campaign/types';
+import type { SubnetSpec } from '../src/model/types';
+import { NON_RETRYABLE, evaluationOptions, evaluationRequest } from './options';
 import { linasSearch, pauseSignal, resumeSignal, searchWorkflowId } from './search';
 
 export type CampaignStage =
@@ -44,15 +46,15 @@ export const campaignStatusQuery = defineQuery<CampaignStatus>('status');
 export const pauseCampaignSignal = defineSignal('pause');
 export const resumeCampaignSignal = defineSignal('resume');
 
-/** The largest sub-network of the space: every layer at its widest. */
-function fullSubnetOf(space: PreparedCampaign['space']): { layers: number; intermediate: number[] } {
+/**
+ * The full network of a campaign prepared before #16, whose space is as configured (one width
+ * list shared by all layers, or one per layer) and which carries no `fullNetwork`.
+ */
+function legacyFullNetwork(space: { layerCounts: number[]; widths: number[] | number[][] }): SubnetSpec {
   const layers = Math.max(...space.layerCounts);
-  const widest = (i: number): number => {
-    const w = space.widths;
-    const options = typeof w[0] === 'number' ? (w as number[]) : (w as number[][])[i];
-    return Math.max(...options);
-  };
-  return { layers, intermediate: Array.from({ length: layers }, (_, i) => widest(i)) };
+  const options = (i: number) =>
+    (typeof space.widths[0] === 'number' ? space.widths : space.widths[i]) as number[];
+  return { layers, intermediate: Array.from({ length: layers }, (_, i) => Math.max(...options(i))) };
 }
 
 interface RawTimeouts {
@@ -66,6 +68,8 @@ interface RawTimeouts {
  */
 export async function llamaNasCampaign(config: unknown): Promise<CampaignResult> {
   const info = workflowInfo();
+  // before #16, prepareCampaign returned the space as configured and no full network
+  const preparedByV16 = patched('16-prepared-full-network');
   const prepare = proxyActivities<typeof activities>({
     taskQueue: info.taskQueue,
     startToCloseTimeout: '2 hours',
@@ -135,7 +139,7 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
 
   // 3. The full network as the reference point, then each front quantized and evaluated again
   status.stage = 'quantizing';
-  const full = fullSubnetOf(campaign.space);
+  const full = preparedByV16 ? campaign.fullNetwork : legacyFullNetwork(campaign.space);
   const jobs = [
     ...campaign.tasks.map((task) => ({ quant: 'none' as const, task, subnet: full })),
     ...cfg.quantization.flatMap((quant) =>
@@ -151,19 +155,7 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
     const batch = jobs.slice(start, start + cfg.maxConcurrentEvaluations);
     const done = await Promise.all(
       batch.map((j) =>
-        evaluate.evaluateSubnet({
-          campaignDir: campaign.campaignDir,
-          cacheDir: campaign.cacheDir,
-          modelDir: superNetwork,
-          subnet: j.subnet,
-          task: j.task,
-          quant: j.quant,
-          bos: cfg.evaluation.bos,
-          threads: cfg.evaluation.threads,
-          sizeDtype: cfg.evaluation.sizeDtype,
-          measureThroughput: cfg.objectives[0] === 'throughput',
-          faultInjection: cfg.faultInjection,
-        }),
+        evaluate.evaluateSubnet(evaluationRequest(campaign, superNetwork, j.task, j.subnet, j.quant)),
       ),
     );
     quantized.push(...done.filter((r) => r.quant !== 'none'));
@@ -178,21 +170,7 @@ export async function llamaNasCampaign(config: unknown): Promise<CampaignResult>
   for (const s of suggestions) {
     const task = campaign.tasks.find((t) => t.name === s.task);
     if (!task) throw ApplicationFailure.nonRetryable(`heuristic for unknown task ${s.task}`);
-    heuristics.push(
-      await evaluate.evaluateSubnet({
-        campaignDir: campaign.campaignDir,
-        cacheDir: campaign.cacheDir,
-        modelDir: superNetwork,
-        subnet: s.subnet,
-        task,
-        quant: 'none',
-        bos: cfg.evaluation.bos,
-        threads: cfg.evaluation.threads,
-        sizeDtype: cfg.evaluation.sizeDtype,
-        measureThroughput: cfg.objectives[0] === 'throughput',
-        faultInjection: cfg.faultInjection,
-      }),
-    );
+    heuristics.push(await evaluate.evaluateSubnet(evaluationRequest(campaign, superNetwork, task, s.subnet)));
   }
 
   // 5. Analysis and report; not cancelled with the campaign once started, so the files stay whole

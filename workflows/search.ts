@@ -10,14 +10,8 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type {
-  EvaluationRequest,
-  EvaluationResult,
-  PreparedCampaign,
-  PreparedTask,
-  SearchProgress,
-} from '../activities/types';
-import { NON_RETRYABLE, evaluationOptions } from './options';
+import type { EvaluationResult, PreparedCampaign, PreparedTask, SearchProgress } from '../src/campaign/types';
+import { NON_RETRYABLE, evaluationOptions, evaluationRequest } from './options';
 import { slidingWindow } from './window';
 
 export interface SearchInput {
@@ -69,7 +63,6 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
   const { campaign, task } = input;
   const { config } = campaign;
   const { light, evaluate } = queues(input);
-  const searchDir = `${campaign.campaignDir}/search/${task.name}`;
   const plannedBudget = config.linas.evaluations;
   let extraBudget = carry?.extraBudget ?? 0;
   let paused = carry?.paused ?? false;
@@ -120,7 +113,6 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
   for (;;) {
     await gate();
     const proposal = await light.searchPropose({
-      searchDir,
       stateFile: progress.stateFile || undefined,
       task: task.name,
       campaign,
@@ -134,19 +126,9 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
     });
     if (proposal.done) return { ...progress, stateFile: proposal.stateFile, done: true };
 
-    const requests: EvaluationRequest[] = proposal.candidates.map((c) => ({
-      campaignDir: campaign.campaignDir,
-      cacheDir: campaign.cacheDir,
-      modelDir: input.modelDir,
-      subnet: c.subnet,
-      task,
-      quant: 'none',
-      bos: config.evaluation.bos,
-      threads: config.evaluation.threads,
-      sizeDtype: config.evaluation.sizeDtype,
-      measureThroughput: config.objectives[0] === 'throughput',
-      faultInjection: config.faultInjection,
-    }));
+    const requests = proposal.candidates.map((c) =>
+      evaluationRequest(campaign, input.modelDir, task, c.subnet),
+    );
     const results: EvaluationResult[] = await slidingWindow(
       requests,
       config.maxConcurrentEvaluations,
@@ -155,7 +137,6 @@ export async function linasSearch(input: SearchInput, carry?: SearchCarry): Prom
       (n) => void (inFlight = n),
     );
     progress = await light.searchRecord({
-      searchDir,
       stateFile: proposal.stateFile,
       results,
       objectives: config.objectives,

@@ -2,7 +2,8 @@ import type { Duration } from '@temporalio/common';
 import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { TrainRequest, TrainResult } from '../activities/train';
-import { TASK_QUEUES } from '../workers/queues';
+import { TASK_QUEUES } from '../src/queues';
+import { NON_RETRYABLE } from './options';
 
 export interface TrainWorkflowInput {
   request: TrainRequest;
@@ -23,7 +24,7 @@ export async function trainWorkflow(input: TrainWorkflowInput): Promise<TrainRes
       initialInterval: '1 second',
       maximumInterval: '1 minute',
       maximumAttempts: input.maximumAttempts ?? 20,
-      nonRetryableErrorTypes: ['bad_config', 'bad_data'],
+      nonRetryableErrorTypes: NON_RETRYABLE,
     },
   });
   return await trainModel(input.request);

@@ -4,31 +4,23 @@ import type { Command } from 'commander';
 import {
   buildReport,
   EvalDataError,
-  evaluatePrepared,
+  evaluateSubnet,
   isTaskName,
-  loadTask,
+  onnxBackend,
   perItemLines,
-  prepareTask,
   resolveSettings,
   SettingsError,
   TASKS,
   TASK_NAMES,
   writeFileAtomic,
   type EvalReport,
+  type EvaluationStage,
   type TaskResult,
 } from '../../src/eval';
-import { openCheckpoint } from '../../src/model/checkpoint';
 import { ModelFormatError } from '../../src/model/config';
 import { QUANT_MODES, type QuantMode, linearQuant, quantTag } from '../../src/model/quantize';
-import { openSubnet } from '../../src/model/runtime';
-import {
-  canonicalSubnet,
-  fullSubnet,
-  readSubnetArg,
-  subnetHash,
-  SubnetSpecError,
-} from '../../src/model/subnet';
-import { loadTokenizer } from '../../src/model/tokenizer';
+import { readSubnetArg, subnetHash, SubnetSpecError } from '../../src/model/subnet';
+import type { SubnetSpec } from '../../src/model/types';
 import { UsageError } from '../errors';
 
 interface EvalOptions {
@@ -86,6 +78,7 @@ function progress(label: string): { update: (done: number, total: number) => voi
     },
     stop: () => {
       if (started) bar.stop();
+      started = false;
     },
   };
 }
@@ -127,34 +120,38 @@ async function runEval(opts: EvalOptions): Promise<void> {
     throw new UsageError(`--quant ${opts.quant}: expected one of ${QUANT_MODES.join(', ')}`);
   const quant = opts.quant as QuantMode;
   const modelDir = resolve(opts.model);
+  const subnet = opts.subnet ? readSubnetArg(opts.subnet) : undefined;
 
-  // Everything the user supplied is read and checked before the model is loaded or anything scored.
-  const task = loadTask(opts.task, resolve(opts.data), { fewshot: shots > 0 });
-  const ckpt = await openCheckpoint(modelDir);
-  let spec = fullSubnet(ckpt.config);
-  if (opts.subnet) {
-    const { json, source } = readSubnetArg(opts.subnet);
-    spec = canonicalSubnet(json, ckpt.config, source);
-  }
-  const tokenizer = await loadTokenizer(modelDir);
-  const prepBar = progress('tokenizing');
-  const prepared = prepareTask(task, tokenizer, settings, prepBar.update);
-  prepBar.stop();
-
-  const scorer = await openSubnet(modelDir, spec, { threads, quant });
-  let result: TaskResult;
-  const scoreBar = progress(`scoring ${opts.task}`);
+  const bars: Record<EvaluationStage, ReturnType<typeof progress>> = {
+    preparing: progress('tokenizing'),
+    scoring: progress(`scoring ${opts.task}`),
+  };
+  let evaluation;
   try {
-    result = await evaluatePrepared(prepared, scorer, {
-      path: opts.naive ? 'naive' : 'fast',
-      onProgress: scoreBar.update,
-    });
+    evaluation = await evaluateSubnet(
+      {
+        modelDir,
+        subnet: subnet?.json as SubnetSpec | undefined,
+        subnetSource: subnet?.source,
+        task: { name: opts.task, data: resolve(opts.data), ...settings },
+      },
+      {
+        backend: onnxBackend({ threads }),
+        quant,
+        path: opts.naive ? 'naive' : 'fast',
+        onProgress: (stage, done, total) => {
+          if (stage === 'scoring') bars.preparing.stop();
+          bars[stage].update(done, total);
+        },
+      },
+    );
   } finally {
-    scoreBar.stop();
-    await scorer.close();
+    bars.preparing.stop();
+    bars.scoring.stop();
   }
+  const { result, checkpoint, subnet: spec } = evaluation;
   const report = buildReport([result], {
-    model: { dir: modelDir, name: basename(modelDir), identity: ckpt.identity },
+    model: { dir: modelDir, name: basename(modelDir), identity: checkpoint.identity },
     subnet: { ...spec, hash: subnetHash(spec) },
   });
   const output = quant === 'none' ? report : { ...report, quant, quantKernel: quantTag(linearQuant(quant)!) };

@@ -12,6 +12,7 @@ import {
   type TrainerEvent,
 } from '../../src/trainer';
 import { UsageError } from '../errors';
+import { isNonRetryable } from '../../src/failures';
 
 interface TrainOptions {
   mode?: string;
@@ -127,7 +128,7 @@ export function register(program: Command): void {
               exitCode: 130,
             });
           }
-          if (err.type === 'bad_config' || err.type === 'bad_data') throw new UsageError(err.message);
+          if (isNonRetryable(err.type)) throw new UsageError(err.message);
           throw Object.assign(new Error(`${err.type}: ${err.message}`), { exitCode: 1 });
         }
         throw err;

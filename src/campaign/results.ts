@@ -3,6 +3,7 @@ import type { CampaignResults, EvaluationRecord } from '../analysis/types';
 import { loadLlamaConfig } from '../model/config';
 import { countParameters, modelSize } from '../model/size';
 import type { SubnetSpec } from '../model/types';
+import { createSpace, fullNetwork, subnetKey, type SearchSpace } from '../search/space';
 
 /** What the campaign knows of one evaluation (the activities' EvaluationResult, structurally). */
 export interface CampaignEvaluation {
@@ -19,12 +20,10 @@ export interface CampaignEvaluation {
 
 export interface CampaignSummaryInput {
   config: { name: string; evaluation: { sizeDtype: 'f32' | 'f16' | 'bf16' } };
-  space: { layerCounts: number[]; widths: number[] | number[][] };
+  space: SearchSpace;
+  /** Absent in campaigns prepared before #16 (their space as configured): derived from the space then. */
+  fullNetwork?: SubnetSpec;
   baseModelName: string;
-}
-
-function isFull(subnet: SubnetSpec, numLayers: number, intermediate: number): boolean {
-  return subnet.layers === numLayers && subnet.intermediate.every((k) => k === intermediate);
 }
 
 /** The campaign's evaluations in the analysis's input shape (results.json). */
@@ -38,6 +37,8 @@ export function buildCampaignResults(
 ): CampaignResults {
   const base = loadLlamaConfig(superNetwork);
   const heuristics = new Set(heuristicKeys);
+  const full = campaign.fullNetwork ?? fullNetwork(createSpace(campaign.space));
+  const fullKey = subnetKey(full);
   const records: EvaluationRecord[] = evaluations.map((e) => ({
     task: e.task,
     subnet: e.subnet,
@@ -49,7 +50,7 @@ export function buildCampaignResults(
     ...(e.throughput !== undefined ? { throughput: e.throughput } : {}),
     quant: e.quant,
     ...(e.quant === 'none' && loops[e.task]?.[e.key] ? { loop: loops[e.task]![e.key]! - 1 } : {}),
-    isFull: isFull(e.subnet, base.numLayers, base.intermediateSize),
+    isFull: e.key === fullKey,
     origin: e.quant !== 'none' ? 'front' : heuristics.has(e.key) ? 'heuristic' : 'search',
   }));
   return {
@@ -59,9 +60,9 @@ export function buildCampaignResults(
       createdAt: new Date().toISOString(),
     },
     fullModel: {
-      parameters: countParameters(base).total,
-      sizeBytes: modelSize(base, undefined, campaign.config.evaluation.sizeDtype).bytes,
-      layers: base.numLayers,
+      parameters: countParameters(base, full).total,
+      sizeBytes: modelSize(base, full, campaign.config.evaluation.sizeDtype).bytes,
+      layers: full.layers,
       layerOptions: campaign.space.layerCounts,
       intermediateOptions: campaign.space.widths,
     },

@@ -14,6 +14,7 @@ import {
   readTensorFloat32,
   writeSafetensors,
 } from './safetensors';
+import { zodErrorText } from '../zod-error';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -68,10 +69,7 @@ function weightFiles(dir: string): string[] {
       throw new ModelFormatError(`${indexPath}: not valid JSON (${(err as Error).message})`);
     }
     const index = IndexSchema.safeParse(json);
-    if (!index.success) {
-      const issue = index.error.issues[0];
-      throw new ModelFormatError(`${indexPath}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
-    }
+    if (!index.success) throw new ModelFormatError(`${indexPath}: ${zodErrorText(index.error)}`);
     const files = [...new Set(Object.values(index.data.weight_map))];
     for (const f of files) {
       const n = normalize(f);

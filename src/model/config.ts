@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { zodErrorText } from '../zod-error';
 
 /** A config.json (or other file) that is not a LLaMA configuration this engine can run. */
 export class ModelFormatError extends Error {
@@ -53,14 +54,10 @@ export interface LlamaConfig {
   torchDtype?: string;
 }
 
-function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
-}
-
 /** Validates a parsed config.json; `source` names the file in errors. */
 export function parseLlamaConfig(json: unknown, source = 'config.json'): LlamaConfig {
   const parsed = LlamaConfigSchema.safeParse(json);
-  if (!parsed.success) throw new ModelFormatError(`${source}: ${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw new ModelFormatError(`${source}: ${zodErrorText(parsed.error)}`);
   const c = parsed.data;
   const numKvHeads = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % numKvHeads !== 0) {

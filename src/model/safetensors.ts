@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import { z } from 'zod';
 import { ModelFormatError } from './config';
 import { writeAtomicallySync, writeFully } from '../fsutil';
+import { zodErrorText } from '../zod-error';
 
 /** Floating-point storage types of checkpoint tensors. */
 export type WeightDtype = 'F32' | 'F16' | 'BF16';
@@ -78,7 +79,7 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
       const e = HeaderEntrySchema.safeParse(raw);
       if (!e.success) {
         throw new ModelFormatError(
-          `${file}: tensor ${name}: malformed header entry (${e.error.issues[0]?.message})`,
+          `${file}: tensor ${name}: malformed header entry (${zodErrorText(e.error)})`,
         );
       }
       const { dtype, shape, data_offsets } = e.data;

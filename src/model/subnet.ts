@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { LlamaConfig } from './config';
 import type { SubnetSpec } from './types';
+import { zodErrorText } from '../zod-error';
 
 /** A sub-network spec that is malformed or does not fit its base model. */
 export class SubnetSpecError extends Error {
@@ -24,12 +25,7 @@ export type SubnetBase = Pick<LlamaConfig, 'numLayers' | 'intermediateSize'>;
  */
 export function canonicalSubnet(spec: unknown, base: SubnetBase, source = 'sub-network spec'): SubnetSpec {
   const parsed = SubnetSpecSchema.safeParse(spec);
-  if (!parsed.success) {
-    const msg = parsed.error.issues
-      .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-      .join('; ');
-    throw new SubnetSpecError(`${source}: ${msg}`);
-  }
+  if (!parsed.success) throw new SubnetSpecError(`${source}: ${zodErrorText(parsed.error)}`);
   const { layers, intermediate } = parsed.data;
   if (layers > base.numLayers) {
     throw new SubnetSpecError(

@@ -4,6 +4,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
 import { ModelFormatError } from './config';
 import type { TextTokenizer } from './types';
+import { zodErrorText } from '../zod-error';
 
 const TokenRef = z.union([z.string(), z.looseObject({ content: z.string() })]).nullish();
 
@@ -44,13 +45,10 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const json = await readJson(jsonFile);
   const tj = TokenizerJsonSchema.safeParse(json);
   if (!tj.success)
-    throw new ModelFormatError(`${jsonFile}: not a tokenizer.json (${tj.error.issues[0]?.message})`);
+    throw new ModelFormatError(`${jsonFile}: not a tokenizer.json (${zodErrorText(tj.error)})`);
   const rawConfig = await readJson(configFile);
   const cfg = TokenizerConfigSchema.safeParse(rawConfig);
-  if (!cfg.success) {
-    const issue = cfg.error.issues[0];
-    throw new ModelFormatError(`${configFile}: ${issue?.path.join('.')}: ${issue?.message}`);
-  }
+  if (!cfg.success) throw new ModelFormatError(`${configFile}: ${zodErrorText(cfg.error)}`);
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(json as object, rawConfig as object);

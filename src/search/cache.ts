@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../fsutil';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { zodErrorText } from '../zod-error';
 
 /**
  * The evaluation cache: real measurements of sub-networks, keyed by the canonical sub-network
@@ -80,10 +81,7 @@ export class EvaluationCache {
 
   private parseContext(input: EvaluationContextInput): EvaluationContext {
     const parsed = evaluationContextSchema.safeParse(input);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw new CacheError(`evaluation context: field ${i.path.join('.') || '(root)'}: ${i.message}`);
-    }
+    if (!parsed.success) throw new CacheError(`evaluation context: ${zodErrorText(parsed.error)}`);
     canonicalJson(parsed.data); // settings must be plain JSON
     return parsed.data;
   }
@@ -96,10 +94,7 @@ export class EvaluationCache {
       throw new CacheError(`${path}: not a JSON cache entry (${(e as Error).message})`);
     }
     const parsed = entrySchema.safeParse(json);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw new CacheError(`${path}: field ${i.path.join('.') || '(root)'}: ${i.message}`);
-    }
+    if (!parsed.success) throw new CacheError(`${path}: ${zodErrorText(parsed.error)}`);
     return parsed.data;
   }
 

@@ -17,9 +17,10 @@ import {
   subnetKey,
   type SearchSpace,
 } from './space';
+import { zodErrorText } from '../zod-error';
 
 /**
- * LINAS (method.md section 3) as an ask/tell library: `propose` returns the next batch to
+ * LINAS (the LLaMA-NAS search, after DyNAS-T) as an ask/tell library: `propose` returns the next batch to
  * evaluate for real, `record` takes their measured values. Everything between two steps is in
  * a plain-JSON `SearchState` (options, archive, pending batch, RNG state, per-loop history), so
  * a driver can store it anywhere (a file, a workflow's continue-as-new argument) and resume in
@@ -169,10 +170,6 @@ export class SearchError extends Error {
   override name = 'SearchError';
 }
 
-function issueText(error: z.ZodError): string {
-  return error.issues.map((i) => `field ${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-}
-
 /** Metrics that need a value in every result: the objectives, then constrained metrics. */
 export function requiredMetrics(options: SearchOptions): string[] {
   const names = options.objectives.map((o) => o.name);
@@ -182,7 +179,7 @@ export function requiredMetrics(options: SearchOptions): string[] {
 
 export function createSearch(input: SearchOptionsInput): SearchState {
   const parsed = searchOptionsSchema.safeParse(input);
-  if (!parsed.success) throw new SearchError(`search options: ${issueText(parsed.error)}`);
+  if (!parsed.success) throw new SearchError(`search options: ${zodErrorText(parsed.error)}`);
   const options = parsed.data;
   createSpace(options.space); // validates distinctness and per-layer list lengths
   const names = options.objectives.map((o) => o.name);
@@ -205,7 +202,7 @@ export function createSearch(input: SearchOptionsInput): SearchState {
 /** Validates a state read from storage (JSON.parse output). */
 export function loadState(json: unknown, source = 'search state'): SearchState {
   const parsed = searchStateSchema.safeParse(json);
-  if (!parsed.success) throw new SearchError(`${source}: ${issueText(parsed.error)}`);
+  if (!parsed.success) throw new SearchError(`${source}: ${zodErrorText(parsed.error)}`);
   return parsed.data;
 }
 

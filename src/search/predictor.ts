@@ -2,7 +2,7 @@ import { EigenvalueDecomposition } from 'ml-matrix';
 import { smoSolve, smoStart } from './svr';
 
 /**
- * Performance predictors of method.md section 3, as DyNAS-T's Predictor: labels divided by
+ * Performance predictors of LINAS, as DyNAS-T's Predictor: labels divided by
  * 10^(floor(log10(max|y|)) - 1); Ridge (alpha 0.1..10 step 0.1) and RBF SVR (gamma 'auto',
  * epsilon 0, C 1..100) each tuned by 5-fold cross-validation (contiguous folds, as sklearn's
  * GridSearchCV) on mean absolute percentage error; the one with the better CV error is used.

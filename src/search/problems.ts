@@ -62,7 +62,7 @@ export function zdtFront(name: ZdtName, n = 10_000): number[][] {
   return points;
 }
 
-/** Parameters of a LLaMA-shaped model, for the size objective (method.md section 4). */
+/** Parameters of a LLaMA-shaped model, for the size objective. */
 export interface LlamaDims {
   hidden: number;
   vocab: number;

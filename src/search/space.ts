@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { SubnetSpec } from '../model/types';
+import { zodErrorText } from '../zod-error';
 
 /**
- * The elastic search space (method.md section 1): one gene for the layer-count option, then one
+ * The elastic search space of LLaMA-NAS: one gene for the layer-count option, then one
  * gene per layer (up to the largest layer count) for that layer's MLP width option. A gene is an
  * index into its sorted option list. Genes of layers at or past the chosen layer count are
  * inactive: the canonical form sets them to 0 and the sub-network key leaves them out.
@@ -40,10 +41,7 @@ function sortedDistinct(values: number[], what: string): number[] {
 
 export function createSpace(input: SearchSpaceInput | SearchSpace): SearchSpace {
   const parsed = searchSpaceSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new SearchSpaceError(`search space: field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new SearchSpaceError(`search space: ${zodErrorText(parsed.error)}`);
   const layerCounts = sortedDistinct(parsed.data.layerCounts, 'layerCounts');
   const maxLayers = layerCounts[layerCounts.length - 1];
   const w = parsed.data.widths;
@@ -61,6 +59,12 @@ export function createSpace(input: SearchSpaceInput | SearchSpace): SearchSpace 
     widths = perLayer.map((opts, i) => sortedDistinct(opts, `widths[${i}]`));
   }
   return { layerCounts, widths };
+}
+
+/** The largest sub-network of a space, every layer at its widest: a campaign's full network. */
+export function fullNetwork(space: SearchSpace): SubnetSpec {
+  const layers = Math.max(...space.layerCounts);
+  return { layers, intermediate: space.widths.slice(0, layers).map((options) => Math.max(...options)) };
 }
 
 /** The LLaMA-2-7B space of the paper: {24, 28, 32} layers, {5504, 11008} per layer; 33 genes. */

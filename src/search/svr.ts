@@ -1,5 +1,5 @@
 /**
- * Epsilon-SVR with epsilon = 0 (the predictor setting of method.md section 3), solved by SMO.
+ * Epsilon-SVR with epsilon = 0 (the predictor setting of LINAS, as DyNAS-T configures it), solved by SMO.
  * With epsilon 0 the libsvm dual over (alpha, alpha*) reduces to one coefficient per sample,
  * beta = alpha - alpha*:
  *

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { zodErrorText } from '../zod-error';
 
 /**
  * The trainer's configuration (a JSON file). The Python trainer validates the same object
@@ -101,15 +102,11 @@ export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 /** The paper's values for LLaMA-2-7B (6 epochs, LR 1e-5, global batch 128); documented, not imposed. */
 export const PAPER_HYPERPARAMETERS = { epochs: 6, lr: 1e-5, globalBatch: 128 } as const;
 
-function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
-}
-
 /** Validates a parsed config; `mode` (from the command line) must agree with the file's when both are set. */
 export function parseTrainConfig(raw: unknown, source: string, mode?: TrainMode): TrainConfig & { mode: TrainMode } {
   const withMode = mode !== undefined && raw && typeof raw === 'object' && !Array.isArray(raw) ? { mode, ...raw } : raw;
   const r = TrainConfigSchema.safeParse(withMode);
-  if (!r.success) throw new TrainConfigError(`${source}: ${formatIssues(r.error)}`);
+  if (!r.success) throw new TrainConfigError(`${source}: ${zodErrorText(r.error)}`);
   const cfg = r.data;
   if (mode !== undefined && cfg.mode !== mode) {
     throw new TrainConfigError(`${source}: mode: the config says "${cfg.mode}" but the mode asked for is "${mode}"`);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { zodErrorText } from '../zod-error';
 
 /**
  * The trainer's progress protocol: one JSON object per stdout line (trainer/README.md).
@@ -18,9 +19,6 @@ export const TRAINER_EXIT_CODES = {
   busy: 6,
   interrupted: 75,
 } as const;
-
-/** Failures that another attempt with the same input cannot fix. */
-export const NON_RETRYABLE_TRAINER_ERRORS: readonly TrainerErrorType[] = ['bad_config', 'bad_data'];
 
 const subnet = z.object({ layers: z.number().int(), intermediate: z.array(z.number().int()) });
 
@@ -90,7 +88,7 @@ export function parseTrainerLine(line: string): TrainerEvent | undefined {
   }
   const r = TrainerEventSchema.safeParse(raw);
   if (!r.success) {
-    throw new TrainerProtocolError(`trainer printed an unknown event: ${text.slice(0, 200)} (${r.error.issues[0]?.message ?? ''})`);
+    throw new TrainerProtocolError(`trainer printed an unknown event: ${text.slice(0, 200)} (${zodErrorText(r.error)})`);
   }
   return r.data;
 }

@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { evaluatePrepared, loadTask, prepareTask, type TaskName } from '../eval';
+import {
+  evaluateSubnet,
+  keepSessionsOpen,
+  loadTask,
+  onnxBackend,
+  type ScoringBackend,
+  type TaskName,
+} from '../eval';
 import { mmluText } from '../eval/loaders/mmlu';
 import { TASK_NAMES, type LoadedTask, type McDoc } from '../eval/types';
-import { openSubnet } from '../model/runtime';
-import { loadTokenizer } from '../model/tokenizer';
 import type { SubnetSpec } from '../model/types';
 import type { Rng } from './rng';
 
@@ -70,6 +75,8 @@ export interface EvaluateWorldOptions {
   /** Rewrites each task's documents after loading (e.g. `shuffleMmluOptions`). */
   transform?: (task: LoadedTask) => LoadedTask;
   onProgress?: (message: string) => void;
+  /** Default: ONNX Runtime. */
+  backend?: ScoringBackend;
 }
 
 /** Scores sub-networks of `modelDir` on the world's tasks with the project's evaluator. */
@@ -79,34 +86,39 @@ export async function evaluateWorld(
   subnets: NamedSubnet[],
   opts: EvaluateWorldOptions = {},
 ): Promise<SubnetScores[]> {
-  const tokenizer = await loadTokenizer(modelDir);
   const names = opts.tasks ?? TASK_NAMES;
-  const prepared = names.map((task) => {
-    const shots = opts.shots?.[task] ?? PAPER_SHOTS[task];
-    const raw = loadTask(task, taskPaths[task], { fewshot: shots > 0 });
-    const loaded = opts.transform ? opts.transform(raw) : raw;
-    const p = prepareTask(loaded, tokenizer, { shots, limit: opts.limit });
-    const docs = opts.limit ? loaded.docs.slice(0, opts.limit) : loaded.docs;
+  const tasks = names.map((name) => {
+    const shots = opts.shots?.[name] ?? PAPER_SHOTS[name];
+    const raw = loadTask(name, taskPaths[name], { fewshot: shots > 0 });
+    const data = opts.transform ? opts.transform(raw) : raw;
+    const docs = opts.limit ? data.docs.slice(0, opts.limit) : data.docs;
     const chance = (100 * docs.reduce((s, d) => s + 1 / d.choices.length, 0)) / docs.length;
-    return { task, p, chance };
+    return { task: { name, data, shots, limit: opts.limit }, chance };
   });
   const out: SubnetScores[] = [];
   for (const subnet of subnets) {
     const t0 = performance.now();
-    const session = await openSubnet(modelDir, subnet.spec);
-    const tasks: TaskScore[] = [];
+    // one session per sub-network, for all its tasks
+    const backend = keepSessionsOpen(opts.backend ?? onnxBackend());
+    const scores: TaskScore[] = [];
     try {
-      for (const { task, p, chance } of prepared) {
-        const r = await evaluatePrepared(p, session);
-        const m = r.results[task];
-        if (!m) throw new Error(`${task}: the evaluator returned no result for the task`);
-        tasks.push({ task, acc: 100 * m.acc, stderr: 100 * (m.acc_stderr ?? 0), chance, n: r.nSamples });
-        opts.onProgress?.(`${subnet.name}: ${task} ${(100 * m.acc).toFixed(1)}`);
+      for (const { task, chance } of tasks) {
+        const { result } = await evaluateSubnet({ modelDir, subnet: subnet.spec, task }, { backend });
+        const m = result.results[task.name];
+        if (!m) throw new Error(`${task.name}: the evaluator returned no result for the task`);
+        scores.push({
+          task: task.name,
+          acc: 100 * m.acc,
+          stderr: 100 * (m.acc_stderr ?? 0),
+          chance,
+          n: result.nSamples,
+        });
+        opts.onProgress?.(`${subnet.name}: ${task.name} ${(100 * m.acc).toFixed(1)}`);
       }
     } finally {
-      await session.close();
+      await backend.close();
     }
-    out.push({ subnet, tasks, seconds: (performance.now() - t0) / 1000 });
+    out.push({ subnet, tasks: scores, seconds: (performance.now() - t0) / 1000 });
   }
   return out;
 }

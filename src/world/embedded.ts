@@ -25,6 +25,7 @@ import {
   generateWorld,
 } from './generate';
 import { FULL_SCALE, REDUCED_SCALE, type WorldScale } from './world';
+import { zodErrorText } from '../zod-error';
 
 /** The default seed of the embedded world (the demo's and the campaign's). */
 export const DEFAULT_WORLD_SEED = 1;
@@ -70,10 +71,7 @@ function readJson<T>(file: string, schema: z.ZodType<T>): T {
     throw new Error(`${file}: ${(err as Error).message}`);
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`${file}: field ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new Error(`${file}: ${zodErrorText(parsed.error)}`);
   return parsed.data;
 }
 

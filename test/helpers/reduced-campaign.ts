@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CampaignConfigInput } from '../../config/campaign';
@@ -83,16 +83,6 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
   }
 }
 
-/** The evaluations a campaign actually computed (not answered from the cache), one line each. */
-export function computedEvaluations(campaignDir: string): { key: string; task: string; quant: string }[] {
-  const file = join(campaignDir, 'computed.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { key: string; task: string; quant: string });
-}
-
 export function trainerCheckpoints(home: string): string[] {
   const root = join(home, 'supernets');
   if (!existsSync(root)) return [];
@@ -100,15 +90,4 @@ export function trainerCheckpoints(home: string): string[] {
     const dir = join(root, run, 'checkpoints');
     return existsSync(dir) ? readdirSync(dir).filter((f) => !f.endsWith('.tmp')) : [];
   });
-}
-
-export function recordedLoops(campaignDir: string): string[] {
-  // search/<task>/<search identity>/state-NNN-recorded.json
-  const root = join(campaignDir, 'search');
-  if (!existsSync(root)) return [];
-  return readdirSync(root).flatMap((task) =>
-    readdirSync(join(root, task)).flatMap((run) =>
-      readdirSync(join(root, task, run)).filter((f) => f.endsWith('-recorded.json')),
-    ),
-  );
 }

@@ -4,6 +4,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { z } from 'zod';
 import { EvalDataError, type ProblemList } from '../errors';
 import type { SourceRef } from '../types';
+import { zodIssueText } from '../../zod-error';
 
 /** A JSON record with where it starts; `node` keeps object keys in file order (JSON.parse does not for keys like "7"). */
 export interface JsonRecord {
@@ -121,8 +122,7 @@ export function validate<T>(
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   for (const issue of parsed.error.issues.slice(0, 3)) {
-    const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
-    problems.add({ ...source, message: `${where}${issue.message}` });
+    problems.add({ ...source, message: issue.path.length ? zodIssueText(issue) : issue.message });
   }
   return undefined;
 }

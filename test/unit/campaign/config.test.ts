@@ -2,9 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, parseCampaignConfig } from '../../../config/campaign';
-import { instatuneConfig } from '../../../activities/campaign';
+import { instatuneConfig } from '../../../src/campaign/prepare';
 import type { PreparedCampaign } from '../../../activities/types';
 import { loadCampaignFile } from '../../../config/load';
+import { createSpace, fullNetwork } from '../../../src/search/space';
 import { injectedFailure } from '../../../activities/failures';
 
 describe('campaign config', () => {
@@ -90,7 +91,8 @@ describe('InstaTune settings of a campaign', () => {
     baseModelDir: '/models/base',
     instructionData: '/data/alpaca.json',
     tasks: [],
-    space: example.searchSpace!,
+    space: createSpace(example.searchSpace!),
+    fullNetwork: fullNetwork(createSpace(example.searchSpace!)),
     trainerDefaults: {},
     cacheDir: '/cache',
     baseModelName: 'base',

@@ -1,28 +1,31 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { searchPropose, searchRecord } from '../../../activities/campaign';
+import { searchPropose, searchRecord } from '../../../activities/search';
 import type { EvaluationResult, PreparedCampaign, ProposeRequest } from '../../../activities/types';
 import { parseCampaignConfig } from '../../../config/campaign';
+import { createSpace } from '../../../src/search/space';
 import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
 
 const model = mkdtempSync(join(tmpdir(), 'search-model-'));
 writeRandomCheckpoint(model, tinyConfig({ numLayers: 8, intermediateSize: 128 }), 1);
 const task = { name: 'arc_easy' as const, dataPath: '/data/arc' };
 
-function request(searchDir: string, stateFile?: string): ProposeRequest {
+const space = createSpace({ layerCounts: [6, 7, 8], widths: [64, 128] });
+
+function request(campaignDir: string, stateFile?: string): ProposeRequest {
   const campaign = {
-    space: { layerCounts: [6, 7, 8], widths: [64, 128] },
+    campaignDir,
+    space,
     config: parseCampaignConfig({ name: 't', baseModel: 'embedded', tasks: [{ name: 'arc_easy' }] }),
   } as PreparedCampaign;
   return {
-    searchDir,
     stateFile,
     task: 'arc_easy',
     campaign,
     evaluation: task,
     modelDir: model,
-    space: { layerCounts: [6, 7, 8], widths: [64, 128] },
+    space,
     linas: { population: 8, evaluations: 16, predictorEvaluations: 400, seed: 3 },
     objectives: ['size', 'accuracy'],
     budget: 16,
@@ -57,13 +60,11 @@ describe('search activities (LINAS steps over state files)', () => {
 
     const results = first.candidates.map((c) => measure(c.key, c.subnet));
     const recorded = await searchRecord({
-      searchDir: dir,
       stateFile: first.stateFile,
       results,
       objectives: ['size', 'accuracy'],
     });
     const again = await searchRecord({
-      searchDir: dir,
       stateFile: first.stateFile,
       results,
       objectives: ['size', 'accuracy'],
@@ -76,7 +77,6 @@ describe('search activities (LINAS steps over state files)', () => {
     const seen = new Set(first.candidates.map((c) => c.key));
     expect(second.candidates.every((c) => !seen.has(c.key))).toBe(true);
     const final = await searchRecord({
-      searchDir: dir,
       stateFile: second.stateFile,
       results: second.candidates.map((c) => measure(c.key, c.subnet)),
       objectives: ['size', 'accuracy'],

@@ -40,7 +40,7 @@ describe('config.json', () => {
   it('rejects fields whose math is not implemented and inconsistent heads', () => {
     expect(() =>
       parseLlamaConfig({ ...base, rope_scaling: { type: 'linear', factor: 2 } }, 'x/config.json'),
-    ).toThrow(/x\/config\.json: rope_scaling/);
+    ).toThrow(/x\/config\.json: field rope_scaling/);
     expect(() => parseLlamaConfig({ ...base, hidden_act: 'gelu' })).toThrow(/hidden_act/);
     expect(() => parseLlamaConfig({ ...base, num_key_value_heads: 3 })).toThrow(
       /not a multiple of num_key_value_heads/,

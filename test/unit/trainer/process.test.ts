@@ -6,11 +6,13 @@ import { TrainerFailure, runTrainer } from '../../../src/trainer/process';
 import type { TrainerEvent } from '../../../src/trainer/protocol';
 
 const python = findTorchPython();
-const maybe = python ? it : it.skip;
+// the trainer imports torch before it reads its config: without such an interpreter this test cannot run
+const withTorch = python ? it : it.skip;
+const noTorch = python ? '' : ' (skipped: no Python here imports torch; scripts/provision.sh installs it)';
 
 /** The real trainer, on inputs it must refuse before training: fast, and no torch math involved. */
 describe('runTrainer', () => {
-  maybe('turns the trainer’s error line and exit code into a typed failure', async () => {
+  withTorch(`turns the trainer’s error line and exit code into a typed failure${noTorch}`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'trainer-proc-'));
     writeFileSync(join(dir, 'alpaca.json'), '[{"instruction": "x", "output": "y"}]');
     writeFileSync(
@@ -34,7 +36,7 @@ describe('runTrainer', () => {
     expect(events.map((e) => e.type)).toEqual(['bad_config']);
   });
 
-  maybe('reports a missing interpreter as a failure, not a crash', async () => {
+  it('reports a missing interpreter as a failure, not a crash', async () => {
     const run = runTrainer({ python: '/nonexistent/python3', mode: 'pretrain', configFile: 'x.json', out: tmpdir(), resume: false });
     await expect(run).rejects.toThrow(/cannot start/);
   });

@@ -1,0 +1,164 @@
+import { hostname } from 'node:os';
+import { onnxBackend, type ScoringBackend } from '../eval/backend';
+import { evaluateSubnet, type EvaluationStage } from '../eval/pipeline';
+import { openCheckpoint } from '../model/checkpoint';
+import { quantizedModelSize } from '../model/size';
+import { canonicalSubnet } from '../model/subnet';
+import { measureThroughput } from '../model/throughput';
+import type { SubnetSpec } from '../model/types';
+import { EvaluationCache, subnetKey } from '../search';
+import { logComputed, readEvaluations, writeEvaluation } from './layout';
+import type { EvaluationRequest, EvaluationResult, PreparedCampaign, PreparedTask } from './types';
+
+/** The scoring backend of a campaign's evaluations. */
+export function campaignBackend(evaluation: { threads?: number }): ScoringBackend {
+  return onnxBackend({ threads: evaluation.threads });
+}
+
+/** What identifies a measurement: the checkpoint, the task and its settings, the numerics, the quantization. */
+export function evaluationContext(
+  checkpoint: string,
+  task: PreparedTask,
+  opts: {
+    bos: boolean;
+    sizeDtype: EvaluationRequest['sizeDtype'];
+    quant: EvaluationRequest['quant'];
+    numerics: Record<string, string>;
+  },
+) {
+  return {
+    task: task.name,
+    settings: {
+      checkpoint,
+      shots: task.shots ?? null,
+      limit: task.limit ?? null,
+      fraction: task.fraction ?? null,
+      bos: opts.bos,
+      data: task.dataPath,
+      sizeDtype: opts.sizeDtype,
+      numerics: opts.numerics,
+    },
+    quantization: opts.quant,
+  };
+}
+
+export interface EvaluateRequestOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: { stage: EvaluationStage; done: number; total: number }) => void;
+}
+
+/**
+ * One real evaluation of a sub-network on a task, or its cached result. The result is cached
+ * and kept in the campaign's folder before it is returned, so a retry or a rerun never pays twice.
+ */
+export async function evaluateRequest(
+  req: EvaluationRequest,
+  opts: EvaluateRequestOptions = {},
+): Promise<EvaluationResult> {
+  const backend = campaignBackend(req);
+  const ckpt = await openCheckpoint(req.modelDir);
+  const subnet = canonicalSubnet(req.subnet, ckpt.config);
+  const key = subnetKey(subnet);
+  const cache = new EvaluationCache(req.cacheDir);
+  const context = evaluationContext(ckpt.identity, req.task, { ...req, numerics: backend.numerics });
+  const keep = (values: Record<string, number>, cached: boolean): EvaluationResult => {
+    const result = resultFrom(key, req, subnet, values, cached);
+    writeEvaluation(req.campaignDir, context, result);
+    return result;
+  };
+
+  const hit = cache.get(context, key);
+  if (hit && (!req.measureThroughput || hit.values.throughput !== undefined)) return keep(hit.values, true);
+  if (hit) {
+    // measured before without the throughput objective: only the throughput is missing
+    const scorer = await backend.openSubnet(req.modelDir, subnet, { quant: req.quant, signal: opts.signal });
+    try {
+      const values = { ...hit.values, throughput: (await measureThroughput(scorer)).tokensPerSecond };
+      cache.put(context, key, values, { ...hit.details, throughputHost: hostname() });
+      return keep(values, true);
+    } finally {
+      await scorer.close();
+    }
+  }
+
+  let throughput: number | undefined;
+  const { result } = await evaluateSubnet(
+    {
+      modelDir: req.modelDir,
+      subnet,
+      task: {
+        name: req.task.name,
+        data: req.task.dataPath,
+        shots: req.task.shots,
+        limit: req.task.limit,
+        fraction: req.task.fraction,
+        bos: req.bos,
+      },
+    },
+    {
+      backend,
+      quant: req.quant,
+      signal: opts.signal,
+      onProgress: (stage, done, total) => opts.onProgress?.({ stage, done, total }),
+      // the throughput objective: src/model/throughput.ts's protocol on the opened session
+      beforeScoring: req.measureThroughput
+        ? async (scorer) => void (throughput = (await measureThroughput(scorer)).tokensPerSecond)
+        : undefined,
+    },
+  );
+  const metrics = result.results[req.task.name]!;
+  const size = quantizedModelSize(ckpt.config, subnet, req.sizeDtype, req.quant);
+  const values: Record<string, number> = {
+    accuracy: metrics.acc,
+    accuracyStderr: metrics.acc_stderr ?? 0,
+    ...(metrics.acc_norm !== undefined ? { accuracyNorm: metrics.acc_norm } : {}),
+    nSamples: result.nSamples,
+    parameters: size.parameters,
+    sizeBytes: size.bytes,
+    ...(throughput !== undefined ? { throughput } : {}),
+  };
+  cache.put(context, key, values, { seconds: result.stats.seconds, host: hostname() });
+  logComputed(req.campaignDir, { key, task: req.task.name, quant: req.quant, at: new Date().toISOString() });
+  return keep(values, false);
+}
+
+function resultFrom(
+  key: string,
+  req: EvaluationRequest,
+  subnet: SubnetSpec,
+  v: Record<string, number>,
+  cached: boolean,
+): EvaluationResult {
+  return {
+    key,
+    task: req.task.name,
+    quant: req.quant,
+    subnet,
+    accuracy: v.accuracy!,
+    accuracyStderr: v.accuracyStderr ?? 0,
+    ...(v.accuracyNorm !== undefined ? { accuracyNorm: v.accuracyNorm } : {}),
+    nSamples: v.nSamples ?? 0,
+    parameters: v.parameters!,
+    sizeBytes: v.sizeBytes!,
+    ...(v.throughput !== undefined ? { throughput: v.throughput } : {}),
+    cached,
+  };
+}
+
+/** The campaign's evaluations of the super-network in `superNetwork`, float and quantized, with its settings. */
+export async function campaignEvaluations(
+  campaign: PreparedCampaign,
+  superNetwork: string,
+): Promise<EvaluationResult[]> {
+  const { identity } = await openCheckpoint(superNetwork);
+  const { evaluation } = campaign.config;
+  const { numerics } = campaignBackend(evaluation);
+  return campaign.tasks.flatMap((task) =>
+    (['none', ...campaign.config.quantization] as const).flatMap((quant) =>
+      readEvaluations(
+        campaign.campaignDir,
+        evaluationContext(identity, task, { ...evaluation, quant, numerics }),
+      ),
+    ),
+  );
+}

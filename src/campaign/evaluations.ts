@@ -5,14 +5,48 @@ import { openCheckpoint } from '../model/checkpoint';
 import { quantizedModelSize } from '../model/size';
 import { canonicalSubnet } from '../model/subnet';
 import { measureThroughput } from '../model/throughput';
-import type { SubnetSpec } from '../model/types';
+import type { SequenceScorer, SubnetSpec } from '../model/types';
+import { sharedTorchBackend, type TorchDtype, type TorchScorer } from '../eval/torch-backend';
 import { EvaluationCache, subnetKey } from '../search';
 import { logComputed, readEvaluations, writeEvaluation } from './layout';
 import type { EvaluationRequest, EvaluationResult, PreparedCampaign, PreparedTask } from './types';
 
-/** The scoring backend of a campaign's evaluations. */
-export function campaignBackend(evaluation: { threads?: number }): ScoringBackend {
-  return onnxBackend({ threads: evaluation.threads });
+export interface ScoringSettings {
+  threads?: number;
+  backend?: 'onnx' | 'torch';
+  device?: string;
+  dtype?: TorchDtype;
+}
+
+let workerScoring: Omit<ScoringSettings, 'threads'> = {};
+
+/**
+ * A worker's own scoring settings (`llama-nas worker --backend torch --device cuda:0`): they
+ * override the campaign's for the evaluations this process runs. Give the campaign file the same
+ * backend and dtype (`evaluation.backend/dtype`), so that its report finds every result: results
+ * of other numerics are kept apart, never mixed.
+ */
+export function setWorkerScoring(settings: Omit<ScoringSettings, 'threads'>): void {
+  workerScoring = { ...settings };
+}
+
+/**
+ * The scoring backend of a campaign's evaluations: ONNX Runtime, or the process's shared PyTorch
+ * backend (one scoring process per worker and settings: the super-network stays loaded for every
+ * candidate the worker evaluates).
+ */
+export function campaignBackend(evaluation: ScoringSettings): ScoringBackend {
+  const s = { ...evaluation, ...workerScoring };
+  if (s.backend === 'torch')
+    return sharedTorchBackend({ device: s.device ?? 'cpu', dtype: s.dtype ?? 'float32', threads: s.threads });
+  return onnxBackend({ threads: s.threads });
+}
+
+/** The throughput objective: on the torch backend its own measurement (the worker's device, contiguous weights), else src/model/throughput.ts's protocol. */
+async function throughputOf(scorer: SequenceScorer): Promise<number> {
+  const torch = scorer as Partial<TorchScorer>;
+  if (typeof torch.throughput === 'function') return (await torch.throughput()).tokensPerSecond;
+  return (await measureThroughput(scorer)).tokensPerSecond;
 }
 
 /** What identifies a measurement: the checkpoint, the task and its settings, the numerics, the quantization. */
@@ -73,7 +107,7 @@ export async function evaluateRequest(
     // measured before without the throughput objective: only the throughput is missing
     const scorer = await backend.openSubnet(req.modelDir, subnet, { quant: req.quant, signal: opts.signal });
     try {
-      const values = { ...hit.values, throughput: (await measureThroughput(scorer)).tokensPerSecond };
+      const values = { ...hit.values, throughput: await throughputOf(scorer) };
       cache.put(context, key, values, { ...hit.details, throughputHost: hostname() });
       return keep(values, true);
     } finally {
@@ -102,7 +136,7 @@ export async function evaluateRequest(
       onProgress: (stage, done, total) => opts.onProgress?.({ stage, done, total }),
       // the throughput objective: src/model/throughput.ts's protocol on the opened session
       beforeScoring: req.measureThroughput
-        ? async (scorer) => void (throughput = (await measureThroughput(scorer)).tokensPerSecond)
+        ? async (scorer) => void (throughput = await throughputOf(scorer))
         : undefined,
     },
   );

@@ -4,6 +4,7 @@ import { ModelFormatError } from '../model/config';
 import type { PackedRow, SequenceScorer, SubnetSpec } from '../model/types';
 import { requireTorchPython } from '../toolchain';
 import { trainerPackageDir } from '../trainer/process';
+import type { ScoringBackend } from './backend';
 import { decodeScores, encodeFrame, encodeRows, FrameReader, type Frame } from './torch-frames';
 
 /**
@@ -234,7 +235,7 @@ export interface TorchThroughputOptions {
   seed?: number;
 }
 
-export class TorchBackend {
+export class TorchBackend implements ScoringBackend {
   readonly name = 'torch';
   readonly numerics: Record<string, string>;
   private proc: ScoringProcess | undefined;
@@ -430,6 +431,32 @@ export class TorchBackend {
     await this.proc?.shutdown();
     this.proc = undefined;
   }
+}
+
+export const TORCH_DTYPES: readonly TorchDtype[] = ['float32', 'float16', 'bfloat16'];
+export const SCORING_BACKENDS = ['onnx', 'torch'] as const;
+export type ScoringBackendName = (typeof SCORING_BACKENDS)[number];
+
+/**
+ * Checks the scoring flags of the CLI (`--backend`, `--device`, `--dtype`): a message naming the
+ * flag, or the settings. The onnx backend runs on cpu in float32 only.
+ */
+export function parseScoringFlags(flags: {
+  backend?: string;
+  device?: string;
+  dtype?: string;
+}): { backend: ScoringBackendName; device: string; dtype: TorchDtype } | string {
+  const backend = flags.backend ?? 'onnx';
+  if (!(SCORING_BACKENDS as readonly string[]).includes(backend))
+    return `--backend ${backend}: expected one of ${SCORING_BACKENDS.join(', ')}`;
+  const device = flags.device ?? 'cpu';
+  if (!/^(cpu|cuda(:\d+)?)$/.test(device)) return `--device ${device}: expected cpu, cuda or cuda:N`;
+  const dtype = flags.dtype ?? (device === 'cpu' ? 'float32' : 'bfloat16');
+  if (!(TORCH_DTYPES as readonly string[]).includes(dtype))
+    return `--dtype ${dtype}: expected one of ${TORCH_DTYPES.join(', ')}`;
+  if (backend === 'onnx' && (device !== 'cpu' || dtype !== 'float32'))
+    return '--device and --dtype apply to --backend torch (the onnx backend runs on cpu in float32)';
+  return { backend: backend as ScoringBackendName, device, dtype: dtype as TorchDtype };
 }
 
 export function torchBackend(opts: TorchBackendOptions = {}): TorchBackend {

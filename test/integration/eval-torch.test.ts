@@ -4,6 +4,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseCampaignConfig } from '../../config/campaign';
+import { campaignEvaluations, evaluateRequest } from '../../src/campaign/evaluations';
+import { readComputed } from '../../src/campaign/layout';
+import type { PreparedCampaign } from '../../src/campaign/types';
+import { createSpace, fullNetwork } from '../../src/search/space';
 import {
   evaluatePrepared,
   loadTask,
@@ -12,7 +17,12 @@ import {
   type PreparedTask,
   type TaskName,
 } from '../../src/eval';
-import { ScoringDeviceFailure, torchBackend, type TorchBackend } from '../../src/eval/torch-backend';
+import {
+  closeSharedTorchBackends,
+  ScoringDeviceFailure,
+  torchBackend,
+  type TorchBackend,
+} from '../../src/eval/torch-backend';
 import { ModelFormatError } from '../../src/model/config';
 import { openSubnet } from '../../src/model/runtime';
 import { loadTokenizer } from '../../src/model/tokenizer';
@@ -341,6 +351,60 @@ describe('the PyTorch scoring backend', () => {
       expect(await backend.stats(modelDir)).toMatchObject({ openSubnets: 1, quantizedBytes: 0 });
     } finally {
       await scorer.close();
+    }
+  });
+
+  it('a campaign on the torch backend: its own cache entries (never mixed with ONNX), the same accuracy, read back by the report', async () => {
+    const home = process.env.LLAMA_NAS_HOME;
+    process.env.LLAMA_NAS_HOME = join(dir, 'home');
+    try {
+      const space = createSpace({ layerCounts: [1, 2, 3], widths: [24, 48] });
+      const task = { name: 'arc_easy' as const, dataPath: join(FIX, 'arc') };
+      const campaignOf = (backend: 'onnx' | 'torch', name: string): PreparedCampaign =>
+        ({
+          config: parseCampaignConfig({
+            name,
+            baseModel: modelDir,
+            tasks: [{ name: 'arc_easy', data: '-' }],
+            evaluation: { backend, threads: 1 },
+          }),
+          campaignDir: join(dir, name),
+          tasks: [task],
+          space,
+          fullNetwork: fullNetwork(space),
+          cacheDir: join(dir, 'campaign-cache'),
+        }) as PreparedCampaign;
+      const request = (c: PreparedCampaign) => ({
+        campaignDir: c.campaignDir,
+        cacheDir: c.cacheDir,
+        modelDir,
+        subnet: { layers: 2, intermediate: [24, 48] },
+        task,
+        quant: 'none' as const,
+        bos: false,
+        threads: 1,
+        backend: c.config.evaluation.backend,
+        device: c.config.evaluation.device,
+        dtype: c.config.evaluation.dtype,
+        sizeDtype: 'f16' as const,
+        measureThroughput: true,
+      });
+      const onnxCampaign = campaignOf('onnx', 'c-onnx');
+      const torchCampaign = campaignOf('torch', 'c-torch');
+      const viaOnnx = await evaluateRequest(request(onnxCampaign));
+      const viaTorch = await evaluateRequest(request(torchCampaign));
+      // one shared cache folder, but the torch result was computed, not taken from the ONNX entry
+      expect(viaTorch.cached).toBe(false);
+      expect(readComputed(torchCampaign.campaignDir).map((c) => c.key)).toEqual(['2:24x1,48x1']);
+      expect(viaTorch.accuracy).toBe(viaOnnx.accuracy);
+      expect(viaTorch.throughput).toBeGreaterThan(0);
+      expect(await evaluateRequest(request(torchCampaign))).toEqual({ ...viaTorch, cached: true });
+      const kept = await campaignEvaluations(torchCampaign, modelDir);
+      expect(kept).toEqual([{ ...viaTorch, cached: true }]);
+      expect(await campaignEvaluations(onnxCampaign, modelDir)).toEqual([viaOnnx]);
+    } finally {
+      process.env.LLAMA_NAS_HOME = home;
+      await closeSharedTorchBackends();
     }
   });
 

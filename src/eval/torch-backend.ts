@@ -110,6 +110,8 @@ class ScoringProcess {
   private exited: Error | undefined;
   readonly ready: Promise<Ready>;
   private seq = 0;
+  /** Sub-networks open in this process (a process with none may be stopped for another model). */
+  users = 0;
 
   constructor(
     private readonly child: ChildProcess,
@@ -238,8 +240,8 @@ export interface TorchThroughputOptions {
 export class TorchBackend implements ScoringBackend {
   readonly name = 'torch';
   readonly numerics: Record<string, string>;
-  private proc: ScoringProcess | undefined;
-  private starting: Promise<ScoringProcess> | undefined;
+  private readonly procs = new Map<string, ScoringProcess>();
+  private readonly starting = new Map<string, Promise<ScoringProcess>>();
   private starts = 0;
   private readonly device: string;
   private readonly dtype: TorchDtype;
@@ -251,19 +253,30 @@ export class TorchBackend implements ScoringBackend {
     this.numerics = { backend: 'torch', device: this.device.split(':')[0]!, dtype: this.dtype };
   }
 
-  /** The running server for `modelDir`, started (or restarted after a failure) when needed. */
+  /**
+   * The running server for `modelDir`, started (or restarted after a failure) when needed. One
+   * process per super-network; starting one for another folder first stops the idle others (no
+   * open sub-network), so a worker moving to a new campaign does not keep two models loaded.
+   */
   private async process(modelDir: string): Promise<ScoringProcess> {
     const dir = resolve(modelDir);
-    if (this.proc?.alive && this.proc.modelDir === dir) {
-      await this.proc.ready;
-      return this.proc;
+    const running = this.procs.get(dir);
+    if (running?.alive) {
+      await running.ready;
+      return running;
     }
-    if (this.starting) {
-      const p = await this.starting;
-      if (p.alive && p.modelDir === dir) return p;
+    const pending = this.starting.get(dir);
+    if (pending) {
+      const p = await pending;
+      if (p.alive) return p;
     }
-    this.starting = (async () => {
-      if (this.proc?.alive) await this.proc.shutdown();
+    const start = (async () => {
+      for (const [other, p] of this.procs) {
+        if (other !== dir && p.users === 0) {
+          this.procs.delete(other);
+          await p.shutdown();
+        }
+      }
       const python = this.opts.python ?? requireTorchPython(this.opts.env);
       const args = [
         '-m',
@@ -283,14 +296,15 @@ export class TorchBackend implements ScoringBackend {
       const child = spawn(python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
       this.starts++;
       const proc = new ScoringProcess(child, dir, this.opts.onStderr);
-      this.proc = proc;
+      this.procs.set(dir, proc);
       await proc.ready;
       return proc;
     })();
+    this.starting.set(dir, start);
     try {
-      return await this.starting;
+      return await start;
     } finally {
-      this.starting = undefined;
+      this.starting.delete(dir);
     }
   }
 
@@ -309,15 +323,25 @@ export class TorchBackend implements ScoringBackend {
     const ensure = async (): Promise<{ proc: ScoringProcess; id: number }> => {
       const proc = await this.process(modelDir);
       if (record.proc !== proc || record.id === undefined) {
-        const f = await proc.request({
-          op: 'open',
-          layers: spec.layers,
-          intermediate: spec.intermediate,
-          quant: opts.quant ?? 'none',
-          ...(opts.quantBlockSize !== undefined ? { block_size: opts.quantBlockSize } : {}),
-          activations: opts.activations ?? 'dynamic',
-        });
+        if (record.proc) record.proc.users--;
+        proc.users++;
         record.proc = proc;
+        record.id = undefined;
+        let f: Frame;
+        try {
+          f = await proc.request({
+            op: 'open',
+            layers: spec.layers,
+            intermediate: spec.intermediate,
+            quant: opts.quant ?? 'none',
+            ...(opts.quantBlockSize !== undefined ? { block_size: opts.quantBlockSize } : {}),
+            activations: opts.activations ?? 'dynamic',
+          });
+        } catch (err) {
+          proc.users--;
+          record.proc = undefined;
+          throw err;
+        }
         record.id = f.header.id as number;
       }
       return { proc, id: record.id };
@@ -351,7 +375,9 @@ export class TorchBackend implements ScoringBackend {
       close: async () => {
         const p = record.proc;
         record.proc = undefined;
-        if (p?.alive && record.id !== undefined) await p.request({ op: 'close', id: record.id });
+        if (!p) return;
+        p.users--;
+        if (p.alive && record.id !== undefined) await p.request({ op: 'close', id: record.id });
       },
     };
   }
@@ -421,15 +447,16 @@ export class TorchBackend implements ScoringBackend {
 
   /** Tests only: kills the server process as a crash would. */
   killProcessForTest(): number | undefined {
-    const pid = this.proc?.pid;
-    this.proc?.kill('SIGKILL');
-    return pid;
+    const procs = [...this.procs.values()];
+    for (const p of procs) p.kill('SIGKILL');
+    return procs[0]?.pid;
   }
 
   async close(): Promise<void> {
-    await this.starting?.catch(() => undefined);
-    await this.proc?.shutdown();
-    this.proc = undefined;
+    await Promise.all([...this.starting.values()].map((p) => p.catch(() => undefined)));
+    const procs = [...this.procs.values()];
+    this.procs.clear();
+    await Promise.all(procs.map((p) => p.shutdown()));
   }
 }
 

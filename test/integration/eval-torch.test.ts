@@ -408,6 +408,46 @@ describe('the PyTorch scoring backend', () => {
     }
   });
 
+  it('two super-networks: an open one is never stopped for another, idle ones are', async () => {
+    const dirs = [1, 2].map((k) => {
+      const d = join(dir, `model-${k}`);
+      writeRandomCheckpoint(
+        d,
+        tinyConfig({ vocabSize: 300, maxPositionEmbeddings: 256, numLayers: 2 }),
+        20 + k,
+      );
+      return d;
+    });
+    const own = torchBackend({ device: 'cpu', dtype: 'float32', threads: 1 });
+    const row: PackedRow = {
+      tokens: [5, 6, 7],
+      positions: [0, 1, 2],
+      segments: [0, 0, 0],
+      targets: [6, 7, -1],
+    };
+    try {
+      const a = await own.openSubnet(modelDir, { layers: 1, intermediate: [8] });
+      const b = await own.openSubnet(dirs[0]!, { layers: 1, intermediate: [8] });
+      const [ra] = await a.scorePacked([row]); // a's process kept running while b's started
+      const [rb] = await b.scorePacked([row]);
+      expect(ra![0]).not.toBe(rb![0]);
+      await a.close();
+      await b.close();
+      const c = await own.openSubnet(dirs[1]!, { layers: 1, intermediate: [8] });
+      await c.scorePacked([row]);
+      expect((await own.stats(dirs[1]!)).starts).toBe(3);
+      // the idle processes were stopped: the first model is loaded again
+      const again = await own.openSubnet(modelDir, { layers: 1, intermediate: [8] });
+      const [r2] = await again.scorePacked([row]);
+      expect(r2![0]).toBeCloseTo(ra![0]!, 6);
+      expect((await own.stats(modelDir)).starts).toBe(4);
+      await again.close();
+      await c.close();
+    } finally {
+      await own.close();
+    }
+  });
+
   it('a bad checkpoint is a ModelFormatError (non-retryable)', async () => {
     const own = torchBackend({ device: 'cpu', dtype: 'float32', threads: 1 });
     try {

@@ -15,6 +15,7 @@ import {
   writeFileAtomic,
   type EvalReport,
   type EvaluationStage,
+  type ScoringPath,
   type TaskResult,
 } from '../../src/eval';
 import { ModelFormatError } from '../../src/model/config';
@@ -39,6 +40,7 @@ interface EvalOptions {
   perItem?: string;
   out?: string;
   naive: boolean;
+  path?: string;
   threads?: string;
   quant: string;
   backend?: string;
@@ -61,6 +63,18 @@ function fraction(value: string | undefined): number | undefined {
 }
 
 /** A progress bar on stderr when it is a terminal; nothing otherwise (logs stay clean). */
+const SCORING_PATHS: readonly ScoringPath[] = ['shared', 'fast', 'naive'];
+
+function scoringPath(opts: { naive: boolean; path?: string }): ScoringPath | undefined {
+  if (opts.naive && opts.path && opts.path !== 'naive')
+    throw new UsageError(`--naive contradicts --path ${opts.path}`);
+  if (opts.naive) return 'naive';
+  if (opts.path === undefined) return undefined;
+  if (!(SCORING_PATHS as readonly string[]).includes(opts.path))
+    throw new UsageError(`--path ${opts.path}: expected one of ${SCORING_PATHS.join(', ')}`);
+  return opts.path as ScoringPath;
+}
+
 function progress(label: string): { update: (done: number, total: number) => void; stop: () => void } {
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new SingleBar(
@@ -148,7 +162,7 @@ async function runEval(opts: EvalOptions): Promise<void> {
       {
         backend,
         quant,
-        path: opts.naive ? 'naive' : 'fast',
+        path: scoringPath(opts),
         onProgress: (stage, done, total) => {
           if (stage === 'scoring') bars.preparing.stop();
           bars[stage].update(done, total);
@@ -198,7 +212,11 @@ export function register(program: Command): void {
     .option('--seed <s>', 'seed of the --fraction draw (default 0)')
     .option('--fewshot-seed <s>', 'seed of the few-shot draw (default 1234, the harness default)')
     .option('--bos', "prepend the tokenizer's BOS token (harness > 0.4.9.1 behaviour)", false)
-    .option('--naive', 'score one request per model call (the reference path; slow)', false)
+    .option(
+      '--path <path>',
+      "scoring path: shared (default: questions sharing a prefix packed together), fast (one question's choices packed), naive (one request per model call; the reference, slow)",
+    )
+    .option('--naive', 'the same as --path naive', false)
     .option('--threads <n>', 'intra-op threads on CPU (ONNX Runtime, torch; default: all cores)')
     .option(
       '--backend <name>',

@@ -31,7 +31,7 @@ export interface EvaluateSubnetOptions {
   backend: ScoringBackend;
   /** Weight quantization of the decoder linear layers (src/model/quantize.ts QUANT_MODES; default 'none'). */
   quant?: string;
-  /** 'fast' (default) or 'naive' (one request per model call, the reference). */
+  /** 'shared' (default), 'fast' or 'naive' (one request per model call, the reference): src/eval/score.ts. */
   path?: ScoringPath;
   /** Stops between model calls. */
   signal?: AbortSignal;

@@ -2,20 +2,31 @@ import type { SequenceScorer } from '../model/types';
 import type { PreparedTask } from './prepare';
 import {
   batchRows,
+  buildGroupRow,
   causalRow,
   DEFAULT_BATCH_LIMITS,
+  DEFAULT_SHARED_LIMITS,
   planItemRows,
+  planSharedRows,
   requestWindow,
   type BatchLimits,
   type PlannedRow,
+  type SharedLimits,
 } from './rows';
 
-export type ScoringPath = 'fast' | 'naive';
+export type ScoringPath = 'shared' | 'fast' | 'naive';
 
 export interface ScoreOptions {
-  /** 'fast' (default): shared contexts packed once, rows batched by length. 'naive': one request per call. */
+  /**
+   * 'shared' (default): questions whose contexts share a prefix are packed into one row (the
+   * prefix once, each question and its choices as branches), the rest as 'fast'. 'fast': each
+   * question's context once with its choices as branches, rows batched by length. 'naive': one
+   * request per call.
+   */
   path?: ScoringPath;
   batch?: Partial<BatchLimits>;
+  /** Row planning of the shared path. */
+  shared?: Partial<SharedLimits>;
   /** Called after each model call with scored requests so far and the total (for heartbeats and progress bars). */
   onProgress?: (done: number, total: number) => void;
   /** Stops between model calls. */
@@ -67,7 +78,7 @@ export async function scoreTask(
   scorer: SequenceScorer,
   opts: ScoreOptions = {},
 ): Promise<TaskScores> {
-  const path = opts.path ?? 'fast';
+  const path = opts.path ?? 'shared';
   const started = process.hrtime.bigint();
   const maxLength = scorer.maxLength;
   const lls = prepared.items.map((item) => new Array<number>(item.requests.length).fill(Number.NaN));
@@ -95,7 +106,7 @@ export async function scoreTask(
       for (const [c, req] of item.requests.entries())
         await run([causalRow(requestWindow(req, maxLength), i, c)]);
     }
-  } else {
+  } else if (path === 'fast') {
     const limits = { ...DEFAULT_BATCH_LIMITS, ...opts.batch };
     // Plan lengths first and build each batch's rows when it is scored: all rows of a large
     // few-shot task at once would take hundreds of MB.
@@ -113,6 +124,19 @@ export async function scoreTask(
           byItem.set(item, planItemRows(prepared.items[item]!.requests, item, maxLength, true));
       }
       await run(batch.map(({ item, k }) => byItem.get(item)![k]!));
+    }
+  } else {
+    const limits = { ...DEFAULT_BATCH_LIMITS, ...opts.batch };
+    const requests = prepared.items.map((item) => item.requests);
+    const plan = planSharedRows(requests, maxLength, { ...DEFAULT_SHARED_LIMITS, ...opts.shared });
+    for (const batch of batchRows(plan, limits)) {
+      const byItem = new Map<number, PlannedRow[]>();
+      const rowOf = (p: (typeof plan)[number]): PlannedRow => {
+        if (p.kind === 'group') return buildGroupRow(requests, p.items, p.prefix, maxLength);
+        if (!byItem.has(p.item)) byItem.set(p.item, planItemRows(requests[p.item]!, p.item, maxLength, true));
+        return byItem.get(p.item)![p.k]!;
+      };
+      await run(batch.map(rowOf));
     }
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -34,8 +34,15 @@ interface GraphWeight {
   mlp?: boolean;
 }
 
-/** Version of the graph and weight layout this exporter writes; part of cache paths, so a change invalidates them. */
-export const GRAPH_VERSION = 2;
+/**
+ * Version of the graph and weight layout this exporter writes; part of cache paths, so a change
+ * invalidates them. 3: final norm, lm_head and log-softmax only at the `score_index` positions.
+ */
+export const GRAPH_VERSION = 3;
+
+/** The graph's inputs and outputs, in order. */
+export const GRAPH_INPUTS = ['input_ids', 'position_ids', 'attention_bias', 'score_index', 'target_ids'];
+export const GRAPH_OUTPUTS = ['target_logprobs', 'logits'];
 
 export const WEIGHT_ALIGNMENT = 64 * 1024;
 const SMALL_ALIGNMENT = 64;
@@ -250,10 +257,13 @@ export interface SubnetGraphOptions {
 }
 
 /**
- * The ONNX model (opset 17, float32) of a sub-network. Inputs: input_ids, position_ids and
- * target_ids [batch, sequence] int64 and attention_bias [batch, 1, sequence, sequence] float
- * (0 where visible, a large negative value elsewhere). Outputs: target_logprobs [batch,
- * sequence] (log-softmax of the logits at target_ids) and logits [batch, sequence, vocab].
+ * The ONNX model (opset 17, float32) of a sub-network. Inputs: input_ids and position_ids
+ * [batch, sequence] int64, attention_bias [batch, 1, sequence, sequence] float (0 where
+ * visible, a large negative value elsewhere), score_index [batch, scored] int64 (the positions
+ * whose next-token distribution is wanted) and target_ids [batch, scored] int64. Only the hidden
+ * states at score_index go through the final norm and lm_head, so the vocabulary-sized work is
+ * proportional to the positions scored, not to the row length. Outputs: target_logprobs [batch,
+ * scored] (log-softmax at target_ids) and logits [batch, scored, vocab].
  */
 export function buildSubnetModel(
   config: LlamaConfig,
@@ -303,7 +313,8 @@ export function buildSubnetModel(
   const inputIds = g.input('input_ids', OnnxType.INT64, ['batch', 'sequence']);
   const positionIds = g.input('position_ids', OnnxType.INT64, ['batch', 'sequence']);
   const bias = g.input('attention_bias', OnnxType.FLOAT, ['batch', 1, 'sequence', 'sequence']);
-  const targetIds = g.input('target_ids', OnnxType.INT64, ['batch', 'sequence']);
+  const scoreIndex = g.input('score_index', OnnxType.INT64, ['batch', 'scored']);
+  const targetIds = g.input('target_ids', OnnxType.INT64, ['batch', 'scored']);
 
   const axisLast = g.constInt64([-1]);
   const eps = g.constFloat([config.rmsNormEps], []);
@@ -360,14 +371,16 @@ export function buildSubnetModel(
     const act = g.node('Mul', [g.node('Mul', [gate, g.node('Sigmoid', [gate])]), up]);
     x = g.node('Add', [x, linear(act, l, 'down')]);
   }
-  const final = rmsNorm(x, 'norm');
+  // hidden states [batch, scored, hidden] of the scored positions only
+  const scored = g.node('GatherND', [x, g.node('Unsqueeze', [scoreIndex, axisLast])], { batch_dims: 1 });
+  const final = rmsNorm(scored, 'norm');
   const lmHead = config.tieWordEmbeddings ? g.node('Transpose', [w('embed')], { perm: [1, 0] }) : w('lmT');
   const logits = g.node('MatMul', [final, lmHead], {}, 'logits');
   const logp = g.node('LogSoftmax', [logits], { axis: -1 });
   const picked = g.node('GatherElements', [logp, g.node('Unsqueeze', [targetIds, axisLast])], { axis: 2 });
   g.node('Squeeze', [picked, axisLast], {}, 'target_logprobs');
-  g.output('target_logprobs', OnnxType.FLOAT, ['batch', 'sequence']);
-  g.output('logits', OnnxType.FLOAT, ['batch', 'sequence', v]);
+  g.output('target_logprobs', OnnxType.FLOAT, ['batch', 'scored']);
+  g.output('logits', OnnxType.FLOAT, ['batch', 'scored', v]);
   return g.encode({
     graphName: `llama_subnet_${subnetHash(spec)}`,
     opsets: [{ domain: '', version: 17 }, ...(quant ? [{ domain: 'com.microsoft', version: 1 }] : [])],
@@ -517,8 +530,8 @@ export async function exportSubnet(
     quant,
     ...(scheme ? { quantKernel: quantTag(scheme) } : {}),
     files: { model: EXPORT_MODEL_FILE, weights: EXPORT_WEIGHTS_FILE },
-    inputs: ['input_ids', 'position_ids', 'attention_bias', 'target_ids'],
-    outputs: ['target_logprobs', 'logits'],
+    inputs: GRAPH_INPUTS,
+    outputs: GRAPH_OUTPUTS,
     measured: { ...measured, weightsFileBytes: statSync(join(outDir, EXPORT_WEIGHTS_FILE)).size },
   };
   writeFileAtomic(join(outDir, EXPORT_INFO_FILE), JSON.stringify(info, null, 2) + '\n');

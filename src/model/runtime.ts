@@ -118,16 +118,39 @@ export function visibleSegments(row: PackedRow): (s: number, t: number) => boole
   return (si, sj) => ancestors[si]!.has(sj);
 }
 
-/** The feeds of one padded batch; rows are padded at the end, a padding token sees only itself. */
-export function packBatch(rows: PackedRow[], length: number): Record<string, Tensor> {
+/** The positions of a row whose target is wanted (targets[i] >= 0), in order. */
+export function scoredPositions(row: PackedRow): number[] {
+  const out: number[] = [];
+  row.targets.forEach((t, i) => {
+    if (t >= 0) out.push(i);
+  });
+  return out;
+}
+
+/**
+ * The feeds of one padded batch; rows are padded at the end, a padding token sees only itself.
+ * `score_index` lists each row's scored positions (targets >= 0), padded with position 0, so the
+ * head runs only there; with `everyPosition` it lists all `length` positions (for logits).
+ */
+export function packBatch(rows: PackedRow[], length: number, everyPosition = false): Record<string, Tensor> {
   const b = rows.length;
+  const scored = rows.map((row) =>
+    everyPosition ? Array.from({ length }, (_, i) => i) : scoredPositions(row),
+  );
+  const width = Math.max(1, ...scored.map((s) => s.length));
   const ids = new BigInt64Array(b * length);
   const pos = new BigInt64Array(b * length);
-  const tgt = new BigInt64Array(b * length);
+  const index = new BigInt64Array(b * width);
+  const tgt = new BigInt64Array(b * width);
   const bias = new Float32Array(b * length * length).fill(MASKED);
   rows.forEach((row, r) => {
     const n = row.tokens.length;
     const sees = visibleSegments(row);
+    const segmentCount = Math.max(...row.segments) + 1;
+    // segment x segment visibility, looked up in the quadratic loop below
+    const table = new Uint8Array(segmentCount * segmentCount);
+    for (let si = 0; si < segmentCount; si++)
+      for (let sj = 0; sj < segmentCount; sj++) table[si * segmentCount + sj] = sees(si, sj) ? 1 : 0;
     for (let i = 0; i < length; i++) {
       const at = r * length + i;
       const base = (r * length + i) * length;
@@ -137,18 +160,22 @@ export function packBatch(rows: PackedRow[], length: number): Record<string, Ten
       }
       ids[at] = BigInt(row.tokens[i]!);
       pos[at] = BigInt(row.positions[i]!);
-      tgt[at] = BigInt(Math.max(0, row.targets[i]!));
-      const si = row.segments[i]!;
+      const rowOfTable = row.segments[i]! * segmentCount;
       for (let j = 0; j <= i; j++) {
-        if (sees(si, row.segments[j]!)) bias[base + j] = 0;
+        if (table[rowOfTable + row.segments[j]!] === 1) bias[base + j] = 0;
       }
     }
+    scored[r]!.forEach((i, k) => {
+      index[r * width + k] = BigInt(i);
+      tgt[r * width + k] = BigInt(Math.max(0, row.targets[i] ?? 0));
+    });
   });
   return {
     input_ids: new Tensor('int64', ids, [b, length]),
     position_ids: new Tensor('int64', pos, [b, length]),
     attention_bias: new Tensor('float32', bias, [b, 1, length, length]),
-    target_ids: new Tensor('int64', tgt, [b, length]),
+    score_index: new Tensor('int64', index, [b, width]),
+    target_ids: new Tensor('int64', tgt, [b, width]),
   };
 }
 
@@ -195,7 +222,7 @@ export async function openSubnet(
   const runBatches = async <T>(
     rows: PackedRow[],
     fetch: 'target_logprobs' | 'logits',
-    take: (data: Float32Array, r: number, length: number, row: PackedRow) => T,
+    take: (data: Float32Array, r: number, width: number, row: PackedRow) => T,
   ): Promise<T[]> => {
     rows.forEach((row, i) => validateRow(row, i, config, maxLength));
     const out = new Array<T>(rows.length);
@@ -204,10 +231,12 @@ export async function openSubnet(
       maxBatchTokens,
     )) {
       const batchRows = batch.rows.map((i) => rows[i]!);
-      const result = await session.run(packBatch(batchRows, batch.length), [fetch]);
+      const feeds = packBatch(batchRows, batch.length, fetch === 'logits');
+      const width = feeds.score_index!.dims[1]!;
+      const result = await session.run(feeds, [fetch]);
       const data = result[fetch]!.data as Float32Array;
       batch.rows.forEach((rowIndex, r) => {
-        out[rowIndex] = take(data, r, batch.length, rows[rowIndex]!);
+        out[rowIndex] = take(data, r, width, rows[rowIndex]!);
       });
     }
     return out;
@@ -222,10 +251,9 @@ export async function openSubnet(
     threads,
     maxLength,
     scorePacked: (rows) =>
-      runBatches(rows, 'target_logprobs', (data, r, length, row) => {
-        const n = row.tokens.length;
-        const scores = data.slice(r * length, r * length + n);
-        for (let i = 0; i < n; i++) if (row.targets[i]! < 0) scores[i] = NaN;
+      runBatches(rows, 'target_logprobs', (data, r, width, row) => {
+        const scores = new Float32Array(row.tokens.length).fill(NaN);
+        scoredPositions(row).forEach((i, k) => (scores[i] = data[r * width + k]!));
         return scores;
       }),
     logits: (sequences) =>
@@ -237,9 +265,9 @@ export async function openSubnet(
           targets: tokens.map(() => -1),
         })),
         'logits',
-        (data, r, length, row) => {
+        (data, r, width, row) => {
           const v = config.vocabSize;
-          return data.slice(r * length * v, (r * length + row.tokens.length) * v);
+          return data.slice(r * width * v, (r * width + row.tokens.length) * v);
         },
       ),
     close: () => session.release(),

@@ -10,6 +10,7 @@ import { openSubnet, type SubnetSession } from '../../src/model/runtime';
 import { loadTokenizer } from '../../src/model/tokenizer';
 import type { TextTokenizer } from '../../src/model/types';
 import { projectRoot } from '../../src/toolchain';
+import { writeArcData, writeMmluData } from '../fixtures/eval/few-shot-data';
 import { tinyConfig, writeRandomCheckpoint } from '../fixtures/model/random-checkpoint';
 
 /**
@@ -155,4 +156,74 @@ describe('evaluation on the ONNX runtime', () => {
     expect(status).toBe(2);
     expect(stderr).toContain(`${join(FIX, 'bad', 'arc', 'test.jsonl')}:3: answerKey "E"`);
   });
+});
+
+describe('shared-prefix scoring on the ONNX runtime (float32)', () => {
+  let dir: string;
+  let modelDir: string;
+  let tokenizer: TextTokenizer;
+  let scorer: SubnetSession;
+  let data: Record<string, string>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'eval-shared-'));
+    modelDir = join(dir, 'model');
+    // 1024 positions: MMLU 5-shot fits, ARC 25-shot (about 1,800 tokens here) is left-truncated
+    writeRandomCheckpoint(
+      modelDir,
+      tinyConfig({ vocabSize: 300, maxPositionEmbeddings: 1024, numLayers: 3 }),
+      9,
+      { tokenizer: true },
+    );
+    tokenizer = await loadTokenizer(modelDir);
+    scorer = await openSubnet(
+      modelDir,
+      { layers: 3, intermediate: [48, 48, 48] },
+      { cacheDir: join(dir, 'cache'), threads: 1 },
+    );
+    data = {
+      mmlu: writeMmluData(join(dir, 'mmlu'), ['astronomy', 'virology'], 5, 5),
+      arc: writeArcData(join(dir, 'arc'), 30, 4),
+      winogrande: join(FIX, 'winogrande'),
+      truthfulqa: join(FIX, 'truthfulqa'),
+    };
+  });
+  afterAll(async () => {
+    await scorer?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cases: [string, TaskName, string, EvalSettings][] = [
+    ['MMLU 5-shot', 'mmlu', 'mmlu', { shots: 5 }],
+    ['ARC 25-shot', 'arc_easy', 'arc', { shots: 25 }],
+    ['WinoGrande 0-shot (no shared prefix)', 'winogrande', 'winogrande', {}],
+    ['TruthfulQA 0-shot', 'truthfulqa_mc1', 'truthfulqa', {}],
+  ];
+
+  it.each(cases)(
+    '%s: the shared path gives the unshared paths\u2019 predictions and log-likelihoods within 1e-4',
+    async (_, name, where, settings) => {
+      const task = loadTask(name, data[where]!, { fewshot: (settings.shots ?? 0) > 0 });
+      const prepared = prepareTask(task, tokenizer, settings);
+      const longest = Math.max(
+        ...prepared.items.flatMap((i) => i.requests.map((r) => r.context.length + r.continuation.length - 1)),
+      );
+      // ARC 25-shot runs the left-truncated windows; the others fit
+      expect(longest > scorer.maxLength).toBe(name === 'arc_easy');
+      const shared = await evaluatePrepared(prepared, scorer, { path: 'shared' });
+      const fast = await evaluatePrepared(prepared, scorer, { path: 'fast' });
+      const naive = await evaluatePrepared(prepared, scorer, { path: 'naive' });
+      for (const other of [fast, naive]) {
+        expect(shared.items.map((i) => i.pred)).toEqual(other.items.map((i) => i.pred));
+        shared.items.forEach((item, i) =>
+          item.loglikelihoods.forEach((ll, c) => {
+            expect(Number.isFinite(ll)).toBe(true);
+            expect(Math.abs(ll - other.items[i]!.loglikelihoods[c]!)).toBeLessThan(1e-4);
+          }),
+        );
+      }
+      expect(shared.stats.tokens).toBeLessThanOrEqual(fast.stats.tokens);
+      if (name === 'mmlu') expect(shared.stats.tokens * 2).toBeLessThan(fast.stats.tokens);
+    },
+  );
 });

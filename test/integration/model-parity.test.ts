@@ -134,6 +134,26 @@ describe('ONNX sub-networks match the PyTorch reference', () => {
           expect(spread).toBeGreaterThan(0.5);
           diffs.push(`${spec ? JSON.stringify(spec) : 'full'}: ${worst.toExponential(2)}`);
           expect(worst).toBeLessThanOrEqual(TOLERANCE);
+          // scorePacked runs the head only at scored positions (every third one here): the same
+          // log-probabilities as PyTorch's log-softmax of its full logits
+          const scoredRows = rows.map((row) => ({
+            tokens: row,
+            positions: row.map((_, i) => i),
+            segments: row.map(() => 0),
+            targets: row.map((_, i) => (i % 3 === 0 ? row[(i + 1) % row.length]! : -1)),
+          }));
+          const scores = await session.scorePacked(scoredRows);
+          let worstLogp = 0;
+          scoredRows.forEach((row, r) =>
+            row.targets.forEach((t, i) => {
+              if (t < 0) return expect(scores[r]![i]).toBeNaN();
+              const ref = reference[r]![i]!;
+              const max = Math.max(...ref);
+              const lse = max + Math.log(ref.reduce((acc, x) => acc + Math.exp(x - max), 0));
+              worstLogp = Math.max(worstLogp, Math.abs(scores[r]![i]! - (ref[t]! - lse)));
+            }),
+          );
+          expect(worstLogp).toBeLessThanOrEqual(TOLERANCE);
         } finally {
           await session.close();
         }

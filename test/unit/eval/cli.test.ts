@@ -1,13 +1,12 @@
 /**
  * @jest-environment ./test/fixtures/model/onnx-environment.js
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { register } from '../../../cli/commands/eval';
 import { UsageError } from '../../../cli/errors';
-import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+import { tinyModelFolder } from '../../helpers/tiny-model';
 
 const FIX = join(__dirname, '..', '..', 'fixtures', 'eval');
 
@@ -28,31 +27,14 @@ async function cli(...args: string[]): Promise<string> {
 }
 
 describe('llama-nas eval', () => {
-  let dir: string;
-  let model: string;
-  const home = process.env.LLAMA_NAS_HOME;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'eval-cli-'));
-    model = join(dir, 'model');
-    writeRandomCheckpoint(
-      model,
-      tinyConfig({ vocabSize: 300, maxPositionEmbeddings: 128, numLayers: 2 }),
-      3,
-      { tokenizer: true },
-    );
-    process.env.LLAMA_NAS_HOME = join(dir, 'home');
-  });
-  afterAll(() => {
-    process.env.LLAMA_NAS_HOME = home;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tiny = tinyModelFolder('eval-cli-', { vocabSize: 300, maxPositionEmbeddings: 128, numLayers: 2 }, 3);
 
   it('prints one JSON object with results, n_samples, settings, and writes per-item scores', async () => {
-    const perItem = join(dir, 'items.jsonl');
-    const out = join(dir, 'results.json');
+    const perItem = join(tiny.dir, 'items.jsonl');
+    const out = join(tiny.dir, 'results.json');
     const args = [
       '--model',
-      model,
+      tiny.model,
       '--task',
       'winogrande',
       '--data',
@@ -89,7 +71,7 @@ describe('llama-nas eval', () => {
   it('prints a table without --json', async () => {
     const text = await cli(
       '--model',
-      model,
+      tiny.model,
       '--task',
       'arc_easy',
       '--data',
@@ -105,15 +87,18 @@ describe('llama-nas eval', () => {
   });
 
   it('turns user mistakes into usage errors', async () => {
-    const base = ['--model', model, '--data', join(FIX, 'arc')];
+    const base = ['--model', tiny.model, '--data', join(FIX, 'arc')];
     await expect(cli(...base, '--task', 'hellaswag')).rejects.toThrow(UsageError);
     await expect(cli(...base, '--task', 'arc_easy', '--seed', '3')).rejects.toThrow(
       /--seed goes with --fraction/,
     );
     await expect(cli(...base, '--task', 'arc_easy', '--fraction', '2')).rejects.toThrow(/--fraction 2/);
+    await expect(cli(...base, '--task', 'arc_easy', '--path', 'quick')).rejects.toThrow(
+      /--path quick: expected one of shared, fast, naive/,
+    );
     await expect(cli(...base, '--task', 'truthfulqa_mc1', '--shots', '2')).rejects.toThrow(/zero-shot only/);
     const bad = join(FIX, 'bad', 'winogrande', 'dev.jsonl');
-    await expect(cli('--model', model, '--task', 'winogrande', '--data', bad)).rejects.toThrow(
+    await expect(cli('--model', tiny.model, '--task', 'winogrande', '--data', bad)).rejects.toThrow(
       `${bad}:2: sentence`,
     );
   });

@@ -124,7 +124,7 @@ describe('results JSON', () => {
       max_length: 256,
       limit: 1,
       fewshot_seed: 1234,
-      scoring_path: 'fast',
+      scoring_path: 'shared',
     });
     expect(report.subnet).toEqual({ layers: 2, intermediate: [8, 4] });
     expect(report.model).toEqual({ dir: '/m', identity: 'abc' });

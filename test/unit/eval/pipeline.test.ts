@@ -1,8 +1,7 @@
 /**
  * @jest-environment ./test/fixtures/model/onnx-environment.js
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   EvalDataError,
@@ -19,7 +18,7 @@ import { openSubnet } from '../../../src/model/runtime';
 import { SubnetSpecError } from '../../../src/model/subnet';
 import { loadTokenizer } from '../../../src/model/tokenizer';
 import type { SubnetSpec } from '../../../src/model/types';
-import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+import { tinyModelFolder } from '../../helpers/tiny-model';
 import { ReferenceScorer } from './helpers/reference-scorer';
 
 const FIX = join(__dirname, '..', '..', 'fixtures', 'eval');
@@ -45,32 +44,20 @@ function referenceBackend() {
 }
 
 describe('evaluateSubnet, the evaluation pipeline', () => {
-  let dir: string;
-  let model: string;
-  const home = process.env.LLAMA_NAS_HOME;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'eval-pipeline-'));
-    model = join(dir, 'model');
-    writeRandomCheckpoint(model, tinyConfig({ vocabSize: 300, numLayers: 2 }), 5, { tokenizer: true });
-    process.env.LLAMA_NAS_HOME = join(dir, 'home');
-  });
-  afterAll(() => {
-    process.env.LLAMA_NAS_HOME = home;
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const tiny = tinyModelFolder('eval-pipeline-', { vocabSize: 300, numLayers: 2 }, 5);
 
   it('scores on ONNX exactly what the steps taken by hand score', async () => {
     const subnet = { layers: 2, intermediate: [48, 24] };
     const { result, subnet: evaluated } = await evaluateSubnet(
-      { modelDir: model, subnet, task: { name: 'arc_easy', data: join(FIX, 'arc'), shots: 1 } },
+      { modelDir: tiny.model, subnet, task: { name: 'arc_easy', data: join(FIX, 'arc'), shots: 1 } },
       { backend: onnxBackend({ threads: 1 }) },
     );
     const prepared = prepareTask(
       loadTask('arc_easy', join(FIX, 'arc'), { fewshot: true }),
-      await loadTokenizer(model),
+      await loadTokenizer(tiny.model),
       { shots: 1 },
     );
-    const session = await openSubnet(model, subnet, { threads: 1 });
+    const session = await openSubnet(tiny.model, subnet, { threads: 1 });
     try {
       const byHand = await evaluatePrepared(prepared, session);
       expect(result.items.map((i) => i.loglikelihoods)).toEqual(byHand.items.map((i) => i.loglikelihoods));
@@ -87,7 +74,7 @@ describe('evaluateSubnet, the evaluation pipeline', () => {
     const task = { name: 'winogrande' as const, data: join(FIX, 'winogrande'), shots: 1 };
     const { result } = await evaluateSubnet(
       // one width per base layer: canonicalised to the active layer's
-      { modelDir: model, subnet: { layers: 1, intermediate: [24, 48] }, task },
+      { modelDir: tiny.model, subnet: { layers: 1, intermediate: [24, 48] }, task },
       { backend, quant: 'int8', onProgress: (stage) => void stages.push(stage) },
     );
     expect(log.opened).toEqual([{ subnet: { layers: 1, intermediate: [24] }, quant: 'int8' }]);
@@ -99,7 +86,7 @@ describe('evaluateSubnet, the evaluation pipeline', () => {
     // the prompts were tokenized once: a second evaluation of the task only scores
     stages.length = 0;
     const again = await evaluateSubnet(
-      { modelDir: model, task },
+      { modelDir: tiny.model, task },
       { backend, onProgress: (s) => void stages.push(s) },
     );
     expect(new Set(stages)).toEqual(new Set(['scoring']));
@@ -108,14 +95,14 @@ describe('evaluateSubnet, the evaluation pipeline', () => {
   });
 
   it('reads a data file again once it changed', async () => {
-    const data = join(dir, 'winogrande');
+    const data = join(tiny.dir, 'winogrande');
     cpSync(join(FIX, 'winogrande'), data, { recursive: true });
     const { backend } = referenceBackend();
     const task = { name: 'winogrande' as const, data };
-    const before = await evaluateSubnet({ modelDir: model, task }, { backend });
+    const before = await evaluateSubnet({ modelDir: tiny.model, task }, { backend });
     const dev = join(data, 'winogrande_1.1', 'dev.jsonl');
     writeFileSync(dev, readFileSync(dev, 'utf8').trim().split('\n').slice(0, 2).join('\n') + '\n');
-    const after = await evaluateSubnet({ modelDir: model, task }, { backend });
+    const after = await evaluateSubnet({ modelDir: tiny.model, task }, { backend });
     expect(before.result.nSamples).toBe(3);
     expect(after.result.nSamples).toBe(2);
   });
@@ -125,7 +112,7 @@ describe('evaluateSubnet, the evaluation pipeline', () => {
     await expect(
       evaluateSubnet(
         {
-          modelDir: join(dir, 'no-model'),
+          modelDir: join(tiny.dir, 'no-model'),
           task: { name: 'winogrande', data: join(FIX, 'bad', 'winogrande') },
         },
         { backend },
@@ -133,7 +120,7 @@ describe('evaluateSubnet, the evaluation pipeline', () => {
     ).rejects.toBeInstanceOf(EvalDataError);
     const wide = evaluateSubnet(
       {
-        modelDir: model,
+        modelDir: tiny.model,
         subnet: { layers: 2, intermediate: [48, 96] },
         subnetSource: 'wide.json',
         task: { name: 'winogrande', data: join(FIX, 'winogrande') },
@@ -149,8 +136,8 @@ describe('evaluateSubnet, the evaluation pipeline', () => {
     const { backend: inner, log } = referenceBackend();
     const backend = keepSessionsOpen(inner);
     const task = { name: 'winogrande' as const, data: join(FIX, 'winogrande') };
-    const first = await evaluateSubnet({ modelDir: model, task }, { backend, path: 'fast' });
-    const naive = await evaluateSubnet({ modelDir: model, task }, { backend, path: 'naive' });
+    const first = await evaluateSubnet({ modelDir: tiny.model, task }, { backend, path: 'fast' });
+    const naive = await evaluateSubnet({ modelDir: tiny.model, task }, { backend, path: 'naive' });
     expect(log.opened).toHaveLength(1);
     expect(log.closed).toBe(0);
     expect(naive.result.items.map((i) => i.loglikelihoods)).toEqual(

@@ -126,6 +126,14 @@ describe('fast path = naive path, item by item', () => {
       batch: { maxRows: 1 },
     });
     expect(b.items.map((i) => i.loglikelihoods)).toEqual(a.items.map((i) => i.loglikelihoods));
-    expect(b.stats.calls).toBe(3);
+    // one row per call; the shared path (the default) puts the two questions of a subject in one row
+    expect(b.stats.calls).toBe(b.stats.rows);
+    expect(b.stats.rows).toBe(2);
+    const fast = await evaluatePrepared(prepared, new ReferenceScorer(1024, tok.vocabSize), {
+      path: 'fast',
+      batch: { maxRows: 1 },
+    });
+    expect(fast.items.map((i) => i.loglikelihoods)).toEqual(a.items.map((i) => i.loglikelihoods));
+    expect(fast.stats.calls).toBe(3);
   });
 });

@@ -211,6 +211,7 @@ describe('quantized sub-networks', () => {
       const res = await bare.run({
         input_ids: new Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, n]),
         position_ids: new Tensor('int64', BigInt64Array.from([0n, 1n, 2n]), [1, n]),
+        score_index: new Tensor('int64', BigInt64Array.from([0n, 1n, 2n]), [1, n]),
         target_ids: new Tensor('int64', BigInt64Array.from([3n, 8n, 0n]), [1, n]),
         attention_bias: new Tensor('float32', bias, [1, 1, n, n]),
       });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { openCheckpoint } from '../../../src/model/checkpoint';
 import { EXPORT_INFO_FILE, EXPORT_MODEL_FILE, exportSubnet, measureExport } from '../../../src/model/export';
-import { decodeInitializers } from '../../../src/model/onnx';
+import { decodeInitializers, decodeNodes } from '../../../src/model/onnx';
 import { type SubnetSession, openSubnet } from '../../../src/model/runtime';
 import { countParameters } from '../../../src/model/size';
 import type { PackedRow } from '../../../src/model/types';
@@ -132,6 +132,58 @@ describe('ONNX runtime of sub-networks', () => {
     }
   });
 
+  it('runs the final norm and lm_head only at scored positions, scoring as the full logits do (untied, tied, int8)', async () => {
+    const tiedDir = join(dir, 'tied-scored');
+    writeRandomCheckpoint(tiedDir, tinyConfig({ tieWordEmbeddings: true }), 6);
+    const sessions = [
+      session,
+      await openSubnet(
+        tiedDir,
+        { layers: 2, intermediate: [48, 8] },
+        { cacheDir: join(dir, 'c2'), threads: 1 },
+      ),
+      await openSubnet(modelDir, small, { cacheDir: join(dir, 'c3'), threads: 1, quant: 'int8' }),
+    ];
+    const nodes = decodeNodes(readFileSync(sessions[0]!.modelPath)).map((n) => n.opType);
+    // the gather comes before the final norm (the last ReduceMean) and the head
+    expect(nodes.indexOf('GatherND')).toBeGreaterThan(nodes.lastIndexOf('Softmax'));
+    expect(nodes.indexOf('GatherND')).toBeLessThan(nodes.lastIndexOf('ReduceMean'));
+    const v = config.vocabSize;
+    const a = [5, 9, 2, 33, 63, 0, 17, 41];
+    const b = [7, 8];
+    for (const s of sessions) {
+      // row a: two scored positions; row b: none (all NaN, also in a padded batch with a). Row a
+      // alone, as logits() runs it: int8 quantizes activations per batch, padding would change them
+      const sparse: PackedRow = {
+        ...causalRow(a),
+        targets: a.map((_, i) => (i === 2 ? 11 : i === 6 ? 41 : -1)),
+      };
+      const none: PackedRow = { ...causalRow(b), targets: [-1, -1] };
+      const [got] = await s.scorePacked([sparse]);
+      const [, empty] = await s.scorePacked([sparse, none]);
+      expect(Array.from(empty!).every(Number.isNaN)).toBe(true);
+      const [logits] = await s.logits([a]);
+      expect(logits!.length).toBe(a.length * v);
+      for (let i = 0; i < a.length; i++) {
+        if (sparse.targets[i]! < 0) {
+          expect(got![i]).toBeNaN();
+          continue;
+        }
+        const row = logits!.subarray(i * v, (i + 1) * v);
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((acc, x) => acc + Math.exp(x - max), 0));
+        expect(Math.abs(got![i]! - (row[sparse.targets[i]!]! - lse))).toBeLessThan(1e-5);
+      }
+      // the same position scored in a row where every position is scored
+      const [dense] = await s.scorePacked([
+        { ...causalRow(a), targets: a.map((_, i) => (i === 2 ? 11 : 3)) },
+      ]);
+      expect(Math.abs(dense![2]! - got![2]!)).toBeLessThan(1e-5);
+    }
+    await sessions[1]!.close();
+    await sessions[2]!.close();
+  });
+
   it('rejects malformed rows, naming the row and field', async () => {
     await expect(
       session.scorePacked([causalRow([1]), { ...causalRow([1, 2]), targets: [0] }]),
@@ -193,6 +245,7 @@ describe('ONNX runtime of sub-networks', () => {
       input_ids: new Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, n]),
       position_ids: new Tensor('int64', BigInt64Array.from([0n, 1n, 2n]), [1, n]),
       attention_bias: new Tensor('float32', bias, [1, 1, n, n]),
+      score_index: new Tensor('int64', BigInt64Array.from([0n, 1n, 2n]), [1, n]),
       target_ids: new Tensor('int64', BigInt64Array.from([9n, 2n, 0n]), [1, n]),
     });
     const [viaRuntime] = await session.logits([tokens]);

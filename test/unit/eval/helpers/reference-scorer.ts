@@ -3,7 +3,8 @@ import type { PackedRow, SequenceScorer } from '../../../../src/model/types';
 /**
  * A deterministic reference language model for tests. The log-probability at position i is a
  * hash of exactly what the PackedRow contract lets token i see: the visible tokens (j <= i and
- * segment 0 or i's own segment) with their positions, in order. Any change in what is visible or
+ * in i's own segment or one of its ancestors: segment 0 without `parents`) with their positions,
+ * in order. Any change in what is visible or
  * where it sits changes the scores, so the fast path can only agree with the naive path when it
  * feeds each scored position the same context. It also checks every row it is given.
  */
@@ -38,6 +39,20 @@ export class ReferenceScorer implements SequenceScorer {
       if (i > 0 && row.segments[i] === 0 && row.segments[i - 1] !== 0)
         throw new Error('segment 0 must come first');
     }
+    if (row.parents) {
+      if (row.parents[0] !== -1) throw new Error('parents[0] must be -1');
+      row.parents.forEach((p, s) => {
+        if (s > 0 && !(p >= 0 && p < s)) throw new Error(`parents[${s}] = ${p}`);
+      });
+      if (row.segments.some((s) => s >= row.parents!.length)) throw new Error('segment without a parent');
+    }
+  }
+
+  /** Whether a token of segment `si` sees segment `sj`: sj is si or one of its ancestors. */
+  private static sees(row: PackedRow, si: number, sj: number): boolean {
+    if (!row.parents) return sj === 0 || sj === si;
+    for (let s = si; s >= 0; s = row.parents[s]!) if (s === sj) return true;
+    return false;
   }
 
   private scoreRow(row: PackedRow): Float32Array {
@@ -47,7 +62,7 @@ export class ReferenceScorer implements SequenceScorer {
       if (row.targets[i]! < 0) continue;
       let state = 0x811c9dc5;
       for (let j = 0; j <= i; j++) {
-        if (row.segments[j] !== 0 && row.segments[j] !== row.segments[i]) continue;
+        if (!ReferenceScorer.sees(row, row.segments[i]!, row.segments[j]!)) continue;
         state = mix(mix(state, row.tokens[j]!), row.positions[j]! + 7919);
       }
       const logits = new Float64Array(this.vocabSize);

@@ -1,6 +1,7 @@
 // Evaluating a sub-network: a Temporal wrapper over src/campaign/evaluations.ts.
 import type { EvaluationRequest, EvaluationResult } from '../src/campaign/types';
 import { classified, failIfInjected } from './failures';
+import { backendName } from '../src/campaign/evaluations';
 import type * as evaluations from '../src/campaign/evaluations';
 import { threadModule } from './threads';
 
@@ -14,6 +15,8 @@ export async function evaluateSubnet(req: EvaluationRequest): Promise<Evaluation
   return classified(() => {
     failIfInjected(req.faultInjection);
     // export, weight conversion, tokenizing and scoring run in a thread (src/campaign/evaluations.ts evaluateRequest)
+    // the torch backend's scoring process (one super-network in device memory) lives in one thread
+    if (backendName(req) === 'torch') return EVALUATIONS.runPinned('torch', 'evaluateRequest', req);
     return EVALUATIONS.run('evaluateRequest', req);
   });
 }

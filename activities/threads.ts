@@ -32,16 +32,27 @@ type FnName<M> = { [K in keyof M]: M[K] extends Fn ? K : never }[keyof M] & stri
  * cancelling the activity ends the thread.
  */
 export function threadModule<M>(module: string) {
+  const call = (affinity: string | undefined, fn: string, args: unknown[]) => {
+    const ctx = Context.current();
+    return activityThreads().run(
+      { module, fn, args },
+      { signal: ctx.cancellationSignal, onProgress: (p) => ctx.heartbeat(p), affinity },
+    );
+  };
   return {
     run<K extends FnName<M>>(
       fn: K,
       ...args: M[K] extends Fn ? Parameters<M[K]> : never
     ): Promise<M[K] extends Fn ? Awaited<ReturnType<M[K]>> : never> {
-      const ctx = Context.current();
-      return activityThreads().run(
-        { module, fn, args },
-        { signal: ctx.cancellationSignal, onProgress: (p) => ctx.heartbeat(p) },
-      );
+      return call(undefined, fn, args) as never;
+    },
+    /** run, always in the one thread of `affinity` (see RunOptions.affinity). */
+    runPinned<K extends FnName<M>>(
+      affinity: string,
+      fn: K,
+      ...args: M[K] extends Fn ? Parameters<M[K]> : never
+    ): Promise<M[K] extends Fn ? Awaited<ReturnType<M[K]>> : never> {
+      return call(affinity, fn, args) as never;
     },
   };
 }

@@ -70,9 +70,21 @@ export const campaignConfigSchema = z
         threads: positiveInt.optional(),
         /** Size objective's bytes per parameter (the paper reports FP16). */
         sizeDtype: z.enum(['f32', 'f16', 'bf16']).default('f16'),
+        /** Scoring engine: ONNX Runtime on CPU (float32), or PyTorch (src/eval/torch-backend.ts). */
+        backend: z.enum(['onnx', 'torch']).default('onnx'),
+        /** torch device of the evaluations ('cpu', 'cuda', 'cuda:1'); a worker's --device overrides it. */
+        device: z
+          .string()
+          .regex(/^(cpu|cuda(:\d+)?)$/, 'expected cpu, cuda or cuda:N')
+          .default('cpu'),
+        /** torch weights and activations: float32 (CPU), bfloat16 or float16 (CUDA). */
+        dtype: z.enum(['float32', 'float16', 'bfloat16']).default('float32'),
       })
       .strict()
-      .default({ bos: false, sizeDtype: 'f16' }),
+      .refine((e) => e.backend === 'torch' || (e.device === 'cpu' && e.dtype === 'float32'), {
+        message: 'the onnx backend runs on cpu in float32 (device and dtype apply to backend "torch")',
+      })
+      .default({ bos: false, sizeDtype: 'f16', backend: 'onnx', device: 'cpu', dtype: 'float32' }),
     /** Quantizations applied to each task's front, then re-evaluated. */
     quantization: z.array(z.enum(['int8', 'int4'])).default(['int8']),
     /** Evaluations in flight at once per search. */

@@ -23,6 +23,7 @@ import { QUANT_MODES, type QuantMode, linearQuant, quantTag } from '../../src/mo
 import { readSubnetArg, subnetHash, SubnetSpecError } from '../../src/model/subnet';
 import type { SubnetSpec } from '../../src/model/types';
 import { UsageError } from '../errors';
+import { parseScoringFlags, torchBackend } from '../../src/eval/torch-backend';
 
 interface EvalOptions {
   model: string;
@@ -42,6 +43,9 @@ interface EvalOptions {
   path?: string;
   threads?: string;
   quant: string;
+  backend?: string;
+  device?: string;
+  dtype?: string;
 }
 
 function integer(value: string | undefined, flag: string, min: number): number | undefined {
@@ -130,6 +134,8 @@ async function runEval(opts: EvalOptions): Promise<void> {
     throw new UsageError('--seed goes with --fraction');
   resolveSettings(TASKS[opts.task], settings);
   const threads = integer(opts.threads, '--threads', 1);
+  const scoring = parseScoringFlags(opts);
+  if (typeof scoring === 'string') throw new UsageError(scoring);
   if (!(QUANT_MODES as readonly string[]).includes(opts.quant))
     throw new UsageError(`--quant ${opts.quant}: expected one of ${QUANT_MODES.join(', ')}`);
   const quant = opts.quant as QuantMode;
@@ -140,6 +146,10 @@ async function runEval(opts: EvalOptions): Promise<void> {
     preparing: progress('tokenizing'),
     scoring: progress(`scoring ${opts.task}`),
   };
+  const backend =
+    scoring.backend === 'torch'
+      ? torchBackend({ device: scoring.device, dtype: scoring.dtype, threads })
+      : onnxBackend({ threads });
   let evaluation;
   try {
     evaluation = await evaluateSubnet(
@@ -150,7 +160,7 @@ async function runEval(opts: EvalOptions): Promise<void> {
         task: { name: opts.task, data: resolve(opts.data), ...settings },
       },
       {
-        backend: onnxBackend({ threads }),
+        backend,
         quant,
         path: scoringPath(opts),
         onProgress: (stage, done, total) => {
@@ -162,13 +172,17 @@ async function runEval(opts: EvalOptions): Promise<void> {
   } finally {
     bars.preparing.stop();
     bars.scoring.stop();
+    await backend.close();
   }
   const { result, checkpoint, subnet: spec } = evaluation;
   const report = buildReport([result], {
     model: { dir: modelDir, name: basename(modelDir), identity: checkpoint.identity },
     subnet: { ...spec, hash: subnetHash(spec) },
   });
-  const output = quant === 'none' ? report : { ...report, quant, quantKernel: quantTag(linearQuant(quant)!) };
+  const output = {
+    ...(quant === 'none' ? report : { ...report, quant, quantKernel: quantTag(linearQuant(quant)!) }),
+    numerics: backend.numerics,
+  };
   if (opts.out) writeFileAtomic(opts.out, JSON.stringify(output, null, 2) + '\n');
   if (opts.perItem) writeFileAtomic(opts.perItem, perItemLines([result]));
   if (opts.json) console.log(JSON.stringify(output));
@@ -203,7 +217,17 @@ export function register(program: Command): void {
       "scoring path: shared (default: questions sharing a prefix packed together), fast (one question's choices packed), naive (one request per model call; the reference, slow)",
     )
     .option('--naive', 'the same as --path naive', false)
-    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)')
+    .option('--threads <n>', 'intra-op threads on CPU (ONNX Runtime, torch; default: all cores)')
+    .option(
+      '--backend <name>',
+      'scoring engine: onnx (ONNX Runtime, CPU, float32) or torch (PyTorch)',
+      'onnx',
+    )
+    .option('--device <device>', 'torch device: cpu, cuda, cuda:N (--backend torch)', 'cpu')
+    .option(
+      '--dtype <dtype>',
+      'torch dtype: float32, bfloat16, float16 (default: float32 on cpu, bfloat16 on cuda)',
+    )
     .option(
       '--quant <mode>',
       `weight quantization of the decoder linear layers: ${QUANT_MODES.join(', ')} (int8: the faster int8 kernel)`,

@@ -3,6 +3,8 @@ import { UsageError } from '../errors';
 import { parseQueueSpec } from '../../workers/queues';
 import { runWorkers } from '../../workers/run';
 import { connectConfig } from '../../workers/connection';
+import { setWorkerScoring } from '../../src/campaign/evaluations';
+import { closeSharedTorchBackends, parseScoringFlags } from '../../src/eval/torch-backend';
 
 function count(flag: string, value: string): number {
   const n = Number(value);
@@ -24,19 +26,45 @@ export function register(program: Command): void {
     )
     .option('--train-concurrency <n>', 'training activities at once (devices this worker owns)', '1')
     .option('--eval-concurrency <n>', 'evaluation activities at once', '1')
-    .action(async (opts: { queues: string; trainConcurrency: string; evalConcurrency: string }) => {
-      const { roles, taskQueues } = parseQueueSpec(opts.queues);
-      const { address, namespace } = connectConfig();
-      console.error(`llama-nas: worker for ${roles.join(', ')} on ${address} (namespace ${namespace})`);
-      await runWorkers({
-        roles,
-        taskQueues,
-        concurrency: {
-          train: count('--train-concurrency', opts.trainConcurrency),
-          eval: count('--eval-concurrency', opts.evalConcurrency),
-        },
-      });
-      // the workers have drained (SIGINT/SIGTERM); the native connection would keep the process alive
-      process.exit(0);
-    });
+    .option(
+      '--backend <name>',
+      "scoring engine of this worker's evaluations: onnx or torch (default: the campaign's)",
+    )
+    .option('--device <device>', 'torch device of this worker (cpu, cuda, cuda:N): one worker per GPU')
+    .option(
+      '--dtype <dtype>',
+      'torch dtype: float32, bfloat16, float16 (default: float32 on cpu, bfloat16 on cuda)',
+    )
+    .action(
+      async (opts: {
+        queues: string;
+        trainConcurrency: string;
+        evalConcurrency: string;
+        backend?: string;
+        device?: string;
+        dtype?: string;
+      }) => {
+        const { roles, taskQueues } = parseQueueSpec(opts.queues);
+        if (opts.backend !== undefined || opts.device !== undefined || opts.dtype !== undefined) {
+          // --device or --dtype alone mean the torch backend
+          const scoring = parseScoringFlags({ ...opts, backend: opts.backend ?? 'torch' });
+          if (typeof scoring === 'string') throw new UsageError(scoring);
+          setWorkerScoring(scoring);
+          console.error(`llama-nas: evaluations on ${scoring.backend} (${scoring.device}, ${scoring.dtype})`);
+        }
+        const { address, namespace } = connectConfig();
+        console.error(`llama-nas: worker for ${roles.join(', ')} on ${address} (namespace ${namespace})`);
+        await runWorkers({
+          roles,
+          taskQueues,
+          concurrency: {
+            train: count('--train-concurrency', opts.trainConcurrency),
+            eval: count('--eval-concurrency', opts.evalConcurrency),
+          },
+        });
+        await closeSharedTorchBackends();
+        // the workers have drained (SIGINT/SIGTERM); the native connection would keep the process alive
+        process.exit(0);
+      },
+    );
 }

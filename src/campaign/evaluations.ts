@@ -5,14 +5,71 @@ import { openCheckpoint } from '../model/checkpoint';
 import { quantizedModelSize } from '../model/size';
 import { canonicalSubnet } from '../model/subnet';
 import { measureThroughput } from '../model/throughput';
-import type { SubnetSpec } from '../model/types';
+import type { SequenceScorer, SubnetSpec } from '../model/types';
+import { sharedTorchBackend, type TorchDtype, type TorchScorer } from '../eval/torch-backend';
 import { EvaluationCache, subnetKey } from '../search';
 import { logComputed, readEvaluations, writeEvaluation } from './layout';
 import type { EvaluationRequest, EvaluationResult, PreparedCampaign, PreparedTask } from './types';
 
-/** The scoring backend of a campaign's evaluations. */
-export function campaignBackend(evaluation: { threads?: number }): ScoringBackend {
-  return onnxBackend({ threads: evaluation.threads });
+export interface ScoringSettings {
+  threads?: number;
+  backend?: 'onnx' | 'torch';
+  device?: string;
+  dtype?: TorchDtype;
+}
+
+const WORKER_SCORING_ENV = {
+  backend: 'LLAMA_NAS_WORKER_BACKEND',
+  device: 'LLAMA_NAS_WORKER_DEVICE',
+  dtype: 'LLAMA_NAS_WORKER_DTYPE',
+} as const;
+
+/**
+ * A worker's own scoring settings (`llama-nas worker --backend torch --device cuda:0`): they
+ * override the campaign's for the evaluations this process runs. Give the campaign file the same
+ * backend and dtype (`evaluation.backend/dtype`), so that its report finds every result: results
+ * of other numerics are kept apart, never mixed. Kept in the environment, which the activity
+ * threads this process starts inherit.
+ */
+export function setWorkerScoring(settings: Omit<ScoringSettings, 'threads'>): void {
+  for (const [field, name] of Object.entries(WORKER_SCORING_ENV)) {
+    const value = settings[field as keyof typeof WORKER_SCORING_ENV];
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+}
+
+function workerScoring(env: NodeJS.ProcessEnv = process.env): Omit<ScoringSettings, 'threads'> {
+  const s: Omit<ScoringSettings, 'threads'> = {};
+  const backend = env[WORKER_SCORING_ENV.backend];
+  if (backend === 'onnx' || backend === 'torch') s.backend = backend;
+  if (env[WORKER_SCORING_ENV.device]) s.device = env[WORKER_SCORING_ENV.device];
+  if (env[WORKER_SCORING_ENV.dtype]) s.dtype = env[WORKER_SCORING_ENV.dtype] as TorchDtype;
+  return s;
+}
+
+/** Which backend scores an evaluation with these settings on this worker. */
+export function backendName(evaluation: ScoringSettings): 'onnx' | 'torch' {
+  return ({ ...evaluation, ...workerScoring() }.backend ?? 'onnx') as 'onnx' | 'torch';
+}
+
+/**
+ * The scoring backend of a campaign's evaluations: ONNX Runtime, or the process's shared PyTorch
+ * backend (one scoring process per worker and settings: the super-network stays loaded for every
+ * candidate the worker evaluates).
+ */
+export function campaignBackend(evaluation: ScoringSettings): ScoringBackend {
+  const s = { ...evaluation, ...workerScoring() };
+  if (s.backend === 'torch')
+    return sharedTorchBackend({ device: s.device ?? 'cpu', dtype: s.dtype ?? 'float32', threads: s.threads });
+  return onnxBackend({ threads: s.threads });
+}
+
+/** The throughput objective: on the torch backend its own measurement (the worker's device, contiguous weights), else src/model/throughput.ts's protocol. */
+async function throughputOf(scorer: SequenceScorer): Promise<number> {
+  const torch = scorer as Partial<TorchScorer>;
+  if (typeof torch.throughput === 'function') return (await torch.throughput()).tokensPerSecond;
+  return (await measureThroughput(scorer)).tokensPerSecond;
 }
 
 /** What identifies a measurement: the checkpoint, the task and its settings, the numerics, the quantization. */
@@ -99,7 +156,7 @@ export async function evaluateRequest(
     // measured before without the throughput objective, or on another machine: only the throughput is missing
     const scorer = await backend.openSubnet(req.modelDir, subnet, { quant: req.quant, signal: opts.signal });
     try {
-      const throughput = (await measureThroughput(scorer)).tokensPerSecond;
+      const throughput = await throughputOf(scorer);
       cache.put(speedContext, key, { throughput }, { host: hostname() });
       return keep(withThroughput(hit.values, throughput), true);
     } finally {
@@ -128,7 +185,7 @@ export async function evaluateRequest(
       onProgress: (stage, done, total) => opts.onProgress?.({ stage, done, total }),
       // the throughput objective: src/model/throughput.ts's protocol on the opened session
       beforeScoring: req.measureThroughput
-        ? async (scorer) => void (throughput = (await measureThroughput(scorer)).tokensPerSecond)
+        ? async (scorer) => void (throughput = await throughputOf(scorer))
         : undefined,
     },
   );

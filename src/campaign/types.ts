@@ -45,6 +45,10 @@ export interface EvaluationRequest {
   quant: Quant;
   bos: boolean;
   threads?: number;
+  /** Scoring engine and its numerics (campaign `evaluation.backend/device/dtype`); default onnx. */
+  backend?: 'onnx' | 'torch';
+  device?: string;
+  dtype?: 'float32' | 'float16' | 'bfloat16';
   sizeDtype: 'f32' | 'f16' | 'bf16';
   measureThroughput: boolean;
   /** Tests only: the fraction of attempts that fail as a device failure would. */

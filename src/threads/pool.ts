@@ -23,6 +23,12 @@ export interface JobContext {
 export interface RunOptions {
   onProgress?: (progress: unknown) => void;
   signal?: AbortSignal;
+  /**
+   * Jobs of one affinity always run in the same thread, one at a time: state a module keeps for
+   * the life of its thread (a scoring process holding a super-network on a GPU) then exists once
+   * per worker process, not once per thread.
+   */
+  affinity?: string;
 }
 
 const FromThread = z.discriminatedUnion('type', [
@@ -59,6 +65,7 @@ require(${JSON.stringify(require.resolve('./thread'))});`;
 interface Slot {
   worker: Worker;
   busy: boolean;
+  affinity?: string;
 }
 
 export class ThreadPool {
@@ -85,7 +92,7 @@ export class ThreadPool {
   /** Lets it run up to `size` threads at once (never fewer than now). */
   grow(size: number): void {
     this.limit = Math.max(this.limit, size);
-    while (this.waiting.length && this.slots.length < this.limit) this.waiting.shift()?.();
+    this.wakeAll();
   }
 
   /** Threads started and alive (for tests and status). */
@@ -96,7 +103,7 @@ export class ThreadPool {
   private spawn(): Slot {
     const worker = new Worker(ENTRY, { eval: true, name: this.name, stdout: false, stderr: false });
     worker.unref();
-    const slot = { worker, busy: false };
+    const slot: Slot = { worker, busy: false };
     worker.on('error', () => this.drop(slot));
     worker.on('exit', () => this.drop(slot));
     this.slots.push(slot);
@@ -106,17 +113,17 @@ export class ThreadPool {
   private drop(slot: Slot): void {
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots.splice(i, 1);
-    this.waiting.shift()?.();
+    this.wakeAll();
   }
 
-  private async take(signal?: AbortSignal): Promise<Slot> {
+  private async take(signal?: AbortSignal, affinity?: string): Promise<Slot> {
     for (;;) {
       if (this.closed) throw new Error('the thread pool is closed');
       signal?.throwIfAborted();
-      const idle = this.slots.find((s) => !s.busy);
-      const slot = idle ?? (this.slots.length < this.limit ? this.spawn() : undefined);
+      const slot = this.free(affinity);
       if (slot) {
         slot.busy = true;
+        if (affinity !== undefined) slot.affinity = affinity;
         slot.worker.ref(); // a running job keeps the process alive, an idle thread does not
         return slot;
       }
@@ -124,15 +131,33 @@ export class ThreadPool {
     }
   }
 
+  /** An idle thread for a job: its affinity's own thread if it has one, else an unclaimed or new one. */
+  private free(affinity?: string): Slot | undefined {
+    if (affinity !== undefined) {
+      const own = this.slots.find((s) => s.affinity === affinity);
+      if (own) return own.busy ? undefined : own;
+    }
+    const idle = this.slots.find((s) => !s.busy && s.affinity === undefined);
+    if (idle) return idle;
+    if (this.slots.length < this.limit) return this.spawn();
+    // a job of no affinity may borrow a claimed thread while it is idle
+    return affinity === undefined ? this.slots.find((s) => !s.busy) : undefined;
+  }
+
+  /** Every waiting job looks again (each waits for its own kind of thread). */
+  private wakeAll(): void {
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+
   private give(slot: Slot): void {
     slot.busy = false;
     slot.worker.unref();
-    this.waiting.shift()?.();
+    this.wakeAll();
   }
 
   /** Runs the job in a thread; rejects with the job's error, or with the signal's reason once aborted. */
   async run<T>(job: ThreadJob, opts: RunOptions = {}): Promise<T> {
-    const slot = await this.take(opts.signal);
+    const slot = await this.take(opts.signal, opts.affinity);
     const { worker } = slot;
     return new Promise<T>((resolve, reject) => {
       let settled = false;

@@ -51,6 +51,10 @@ export function reducedCampaign(world: EmbeddedWorld, name: string, outDir: stri
     quantization: ['int8'],
     maxConcurrentEvaluations: 2,
     heartbeatTimeouts: { trainSeconds: 8, evalSeconds: 8 },
+    // LLAMA_NAS_TEST_EVAL_BACKEND=torch runs the same campaigns on the PyTorch scoring backend
+    ...(process.env.LLAMA_NAS_TEST_EVAL_BACKEND === 'torch'
+      ? { evaluation: { backend: 'torch' as const, threads: 1 } }
+      : {}),
   };
 }
 

@@ -51,7 +51,12 @@ describe('docker-compose.yml', () => {
     expect(s['temporal-ui']?.image).toMatch(/^temporalio\/ui:/);
     expect(s['worker-eval']?.command).toEqual(expect.arrayContaining(['worker', '--queues', 'eval']));
     expect(JSON.stringify(s['worker-train']?.deploy)).toContain('gpu');
-    for (const name of ['worker-main', 'worker-eval', 'worker-train']) {
+    // the GPU evaluation worker scores with the PyTorch backend on its GPU
+    expect(s['worker-eval-gpu']?.command).toEqual(
+      expect.arrayContaining(['worker', '--queues', 'eval', '--backend', 'torch', '--device', 'cuda:0']),
+    );
+    expect(JSON.stringify(s['worker-eval-gpu']?.deploy)).toContain('gpu');
+    for (const name of ['worker-main', 'worker-eval', 'worker-eval-gpu', 'worker-train']) {
       expect(s[name]?.environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
       for (const v of s[name]?.volumes ?? []) expect(Object.keys(doc.volumes)).toContain(v.split(':')[0]);
     }

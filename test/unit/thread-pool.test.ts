@@ -96,4 +96,29 @@ describe('the worker thread pool', () => {
     await expect(job).rejects.toThrow('cancelled by the workflow');
     expect(await pool.run<number>({ module: JOBS, fn: 'count', args: [] })).toBe(1);
   }, 60_000);
+  it('runs the jobs of one affinity in one thread, one at a time, while other jobs use the others', async () => {
+    const id = (affinity?: string) =>
+      pool.run<number>({ module: JOBS, fn: 'threadId', args: [] }, { affinity });
+    const pinned = await id('gpu');
+    const flags = [0, 1].map(() => new Int32Array(new SharedArrayBuffer(4)));
+    const started = new Set<number>();
+    const spins = flags.map((flag, i) =>
+      pool.run(
+        { module: JOBS, fn: 'spinUntilReleased', args: [flag] },
+        { affinity: 'gpu', onProgress: () => started.add(i) },
+      ),
+    );
+    // the second waits for the first although the pool could start another thread...
+    const other = await id();
+    expect(other).not.toBe(pinned);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect([...started]).toEqual([0]);
+    Atomics.store(flags[0]!, 0, 1);
+    while (!started.has(1)) await new Promise((r) => setTimeout(r, 50));
+    Atomics.store(flags[1]!, 0, 1);
+    await Promise.all(spins);
+    // ...and runs in the same thread, as every later job of that affinity does
+    expect(await id('gpu')).toBe(pinned);
+    expect(pool.threads).toBe(2);
+  }, 60_000);
 });

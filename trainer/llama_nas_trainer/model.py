@@ -127,6 +127,63 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return x * cos[:, None] + rotate_half(x) * sin[:, None]
 
 
+HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, use_sdpa: Optional[bool] = None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + mask) v for q, k, v [B, H, T, D] and an additive mask [B|1, 1, T, T].
+
+    torch >= 2.0: ``scaled_dot_product_attention`` (fused kernels on CUDA); torch 1.13: the plain
+    formula, softmax in float32. Every query must see at least one key (the mask is finite).
+    """
+    if use_sdpa if use_sdpa is not None else HAS_SDPA:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype))
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    scores = scores + mask
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    return torch.matmul(probs, v)
+
+
+def packed_attention_mask(segments: torch.Tensor, lengths: torch.Tensor, parents: Optional[List[Optional[Sequence[int]]]] = None) -> torch.Tensor:
+    """The boolean [B, T, T] mask (True = may attend) of packed rows padded at the end.
+
+    Token i of a row sees token j iff j <= i and segments[j] is segments[i] or one of its
+    ancestors: ``parents[r][s]`` is the parent segment of s in row r (-1 for the root 0); without
+    parents every segment other than 0 is a child of 0. A padding token (i >= lengths[r]) sees
+    only itself. As ``packBatch`` in src/model/runtime.ts builds it for the ONNX graph.
+    """
+    b, t = segments.shape
+    device = segments.device
+    idx = torch.arange(t, device=device)
+    causal = idx[None, :] <= idx[:, None]
+    out = torch.zeros(b, t, t, dtype=torch.bool, device=device)
+    for r in range(b):
+        n = int(lengths[r])
+        seg = segments[r, :n].long()
+        n_seg = int(seg.max()) + 1 if n > 0 else 1
+        par = parents[r] if parents is not None else None
+        if par is None:
+            # root 0 and its children
+            anc = torch.eye(n_seg, dtype=torch.bool, device=device)
+            anc[:, 0] = True
+        else:
+            anc = ancestor_matrix(par, max(n_seg, len(par))).to(device)
+        out[r, :n, :n] = anc[seg[:, None], seg[None, :]] & causal[:n, :n]
+    pad = idx[None, :] >= lengths.to(device)[:, None]  # [B, T]
+    out |= (pad[:, :, None] & torch.eye(t, dtype=torch.bool, device=device)[None])
+    return out
+
+
+def ancestor_matrix(parents: Sequence[int], size: int) -> torch.Tensor:
+    """anc[s, a] = True iff a is s or an ancestor of s (parents[0] = -1; parents[s] < s)."""
+    anc = torch.zeros(size, size, dtype=torch.bool)
+    for s in range(size):
+        if s > 0 and s < len(parents):
+            anc[s] = anc[int(parents[s])]
+        anc[s, s] = True
+    return anc
+
+
 class LlamaAttention(nn.Module):
     def __init__(self, cfg: LlamaConfig) -> None:
         super().__init__()
@@ -149,10 +206,7 @@ class LlamaAttention(nn.Module):
             rep = self.n_heads // self.n_kv
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
-        scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim))
-        scores = scores + mask
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
-        out = torch.matmul(probs, v)
+        out = attend(q, k, v, mask)
         out = out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
         return self.o_proj(out)
 

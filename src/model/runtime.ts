@@ -5,7 +5,7 @@ import { stateDir } from '../toolchain';
 import { openCheckpoint } from './checkpoint';
 import type { LlamaConfig } from './config';
 import { GRAPH_VERSION, ensureCachedSubnetModel } from './export';
-import { type QuantMode, parseQuantMode } from './quantize';
+import { type QuantMode, linearQuant, parseQuantMode } from './quantize';
 import { canonicalSubnet, subnetHash } from './subnet';
 import type { PackedRow, SequenceScorer, SubnetSpec } from './types';
 
@@ -23,7 +23,10 @@ export interface OpenSubnetOptions {
   quant?: string;
   /** Block size of the block-wise modes (int4: default 32, int8-nbits: default 128). */
   quantBlockSize?: number;
-  /** Upper bound on batch size x padded length per session run (default 4096). */
+  /**
+   * Upper bound on batch size x padded length per session run (default 4096). Not used by
+   * DynamicQuantizeMatMul (int8-dq) sessions: they run one row per call (see openSubnet).
+   */
   maxBatchTokens?: number;
 }
 
@@ -217,7 +220,13 @@ export async function openSubnet(
   const session = await InferenceSession.create(modelPath, sessionOptions(threads));
   const config = ckpt.config;
   const maxLength = config.maxPositionEmbeddings;
-  const maxBatchTokens = opts.maxBatchTokens ?? 4096;
+  // DynamicQuantizeMatMul quantizes its activations with one uint8 scale and zero point over its
+  // whole input tensor [batch, length, hidden], padding and the other rows included: batched, a
+  // row's int8 scores would depend on which rows share its batch (measured on SmolLM2-135M: up to
+  // 2.8 in log-likelihood). Such sessions run each row in its own call (a batch of one, so no
+  // padding): the range is the row's own, as the torch backend emulates it (trainer quant.py).
+  const perRowActivations = linearQuant(quant)?.kernel === 'DynamicQuantizeMatMul';
+  const maxBatchTokens = perRowActivations ? 0 : (opts.maxBatchTokens ?? 4096);
 
   const runBatches = async <T>(
     rows: PackedRow[],

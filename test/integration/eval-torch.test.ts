@@ -123,13 +123,15 @@ describe('the PyTorch scoring backend', () => {
   );
 
   // Quantized: the same weight codes and scales, and the activations quantized at run time as the
-  // ONNX kernels do (int8: DynamicQuantizeMatMul, uint8 per tensor over the padded batch; int4:
-  // MatMulNBits accuracy level 4, int8 per block of each row). Both sides then agree to float
-  // rounding except where a rounding difference of ~1e-7 upstream moves an activation across a
-  // code boundary: such a flip moves that row's scores by up to a few 1e-2, less than ONNX's own
-  // int8 scores move when the same row is batched differently (measured: 8e-2). So: predictions
-  // equal, most choices within 1e-3 (measured: all, on most task/sub-network pairs), every choice
-  // within 5e-2, and the median ten times closer than weight-only.
+  // ONNX kernels do. int8 (DynamicQuantizeMatMul): uint8 with one range per row over its real
+  // tokens (the ONNX session runs one row per call, the torch backend ranges each batch row over
+  // its unpadded tokens), so both agree to float rounding (~2e-6) but for a rare code-boundary
+  // flip (below): the same predictions on every item, at most one choice per pair beyond 1e-3,
+  // none beyond 1e-2. int4 (MatMulNBits accuracy level 4, int8 per block of each row): both agree to
+  // float rounding except where a rounding difference of ~1e-7 upstream moves an activation across
+  // a code boundary (a few 1e-2 for that row). So for int4: predictions equal where the top two
+  // are apart, most choices within 1e-3, every choice within 5e-2, and the median ten times closer
+  // than weight-only.
   const QUANT_CASES = CASES.flatMap(([n, d, s]) =>
     (['int8', 'int4'] as const).map((q) => [n, d, s, q] as const),
   );
@@ -146,6 +148,7 @@ describe('the PyTorch scoring backend', () => {
         const rw = await evaluatePrepared(prepared, weightOnly);
         const diffs: number[] = [];
         const wdiffs: number[] = [];
+        const predMismatches: string[] = [];
         ra.items.forEach((item, i) => {
           const ref = rb.items[i]!;
           item.loglikelihoods.forEach((ll, c) => {
@@ -153,12 +156,25 @@ describe('the PyTorch scoring backend', () => {
             wdiffs.push(Math.abs(rw.items[i]!.loglikelihoods[c]! - ref.loglikelihoods[c]!));
           });
           const sorted = [...ref.loglikelihoods].sort((x, y) => y - x);
-          if (sorted[0]! - sorted[1]! > 0.1)
-            expect({ id: item.id, pred: item.pred }).toEqual({ id: item.id, pred: ref.pred });
+          if (item.pred !== ref.pred && (quant === 'int8' || sorted[0]! - sorted[1]! > 0.1))
+            predMismatches.push(`${item.id} (top-two gap ${sorted[0]! - sorted[1]!})`);
         });
-        const within = diffs.filter((d) => d < TOLERANCE).length / diffs.length;
-        const summary = { spec, quant, within: within >= 0.5, max: Math.max(...diffs) < 5e-2 };
-        expect({ ...summary, diffs }).toEqual({ spec, quant, within: true, max: true, diffs });
+        const max = Math.max(...diffs);
+        const beyond = diffs.filter((d) => d >= TOLERANCE).length;
+        expect(predMismatches).toEqual([]);
+        if (quant === 'int8') {
+          // measured: 143 of 144 choices within 1e-3 (most pairs ~2e-6), one at 4.0e-3 (truthfulqa)
+          expect({ spec, quant, max: max < 1e-2, beyond: beyond <= 1 }).toEqual({
+            spec,
+            quant,
+            max: true,
+            beyond: true,
+          });
+        } else {
+          const within = diffs.filter((d) => d < TOLERANCE).length / diffs.length;
+          const summary = { spec, quant, within: within >= 0.5, max: max < 5e-2 };
+          expect({ ...summary, diffs }).toEqual({ spec, quant, within: true, max: true, diffs });
+        }
         const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
         expect(median(diffs) * 10).toBeLessThan(median(wdiffs));
       } finally {

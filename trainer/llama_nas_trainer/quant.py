@@ -100,21 +100,33 @@ class QuantizedLinear:
         w = (self.codes.view(self.n, self.blocks, bs).float() - zero) * self.scales[:, :, None]
         return w.view(self.n, self.blocks * bs)[:, : self.k].to(dtype)
 
-    def apply(self, x: torch.Tensor, dynamic: bool) -> torch.Tensor:
-        """x @ W^T with the dequantized weight; ``dynamic`` also quantizes x as the ONNX kernel does."""
+    def apply(self, x: torch.Tensor, dynamic: bool, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x @ W^T with the dequantized weight; ``dynamic`` also quantizes x as the ONNX kernel does.
+
+        ``valid`` (bool [B, T] for x [B, T, K]) marks the real tokens of each row; the per-tensor
+        int8 range is taken over those only (padding excluded)."""
         if not dynamic:
             return F.linear(x, self.weight(x.dtype))
         if self.scheme.kind == "per_column":
-            return self._dynamic_per_tensor(x)
+            return self._dynamic_per_row(x, valid)
         return self._dynamic_blockwise(x)
 
-    def _dynamic_per_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """DynamicQuantizeMatMul: x to uint8 with one scale and zero point for the whole tensor
-        (MLAS: range widened to include 0, scale = range / 255, zero point rounded half to even,
-        codes round(x / scale) + zp clamped to 0..255), integer products, times a_scale * b_scale."""
+    def _dynamic_per_row(self, x: torch.Tensor, valid: Optional[torch.Tensor]) -> torch.Tensor:
+        """DynamicQuantizeMatMul on each row alone: x [B, T, K] to uint8 with one scale and zero point
+        per batch row, over that row's real tokens (a 2-D x [T, K] is one row). The ONNX runtime
+        runs these sessions one row per call (src/model/runtime.ts), so the kernel's range over the
+        whole input tensor is that row's range; the scores then do not depend on the batching.
+        MLAS: range widened to include 0, scale = range / 255, zero point rounded half to even,
+        codes round(x / scale) + zp clamped to 0..255, integer products, times a_scale * b_scale."""
         xf = x.float()
-        lo = torch.clamp(xf.min(), max=0.0)
-        hi = torch.clamp(xf.max(), min=0.0)
+        if valid is None:
+            lo_in, hi_in = xf, xf
+        else:
+            real = valid.to(xf.device)[..., None]
+            lo_in = torch.where(real, xf, torch.full_like(xf, float("inf")))
+            hi_in = torch.where(real, xf, torch.full_like(xf, float("-inf")))
+        lo = torch.clamp(lo_in.amin(dim=(-2, -1), keepdim=True), max=0.0)
+        hi = torch.clamp(hi_in.amax(dim=(-2, -1), keepdim=True), min=0.0)
         scale = torch.where(hi > lo, (hi - lo) / 255.0, torch.ones_like(hi))
         zp = torch.round(torch.clamp(0.0 - lo / scale, 0.0, 255.0))
         q = torch.maximum(torch.minimum(torch.round(xf / scale), 255.0 - zp), -zp)  # code - zp

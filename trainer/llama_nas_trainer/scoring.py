@@ -175,13 +175,16 @@ class Subnet:
             return layer.mlp.down_proj.weight[:, :k]
         return getattr(layer.self_attn, name).weight
 
-    def linear(self, i: int, name: str, x: torch.Tensor) -> torch.Tensor:
+    def linear(self, i: int, name: str, x: torch.Tensor, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.scheme is None:
             return F.linear(x, self.view(i, name))
-        return self.quantized[i][name].apply(x, self.dynamic)
+        return self.quantized[i][name].apply(x, self.dynamic, valid)
 
-    def hidden(self, ids: torch.Tensor, pos: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """Hidden states [B, T, H] before the final norm, as LlamaForCausalLM.hidden_states computes them."""
+    def hidden(self, ids: torch.Tensor, pos: torch.Tensor, allowed: torch.Tensor, valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Hidden states [B, T, H] before the final norm, as LlamaForCausalLM.hidden_states computes them.
+
+        ``valid`` [B, T] marks real (not padding) tokens: int8 activations are ranged per row over
+        those (see quant.py), so a row scores the same whatever rows share its batch."""
         m = self.model.model
         x = m.embed_tokens(ids)
         dtype = x.dtype
@@ -193,9 +196,9 @@ class Subnet:
             layer = m.layers[i]
             attn = layer.self_attn
             h = layer.input_layernorm(x)
-            q = self.linear(i, "q_proj", h).view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)
-            k = self.linear(i, "k_proj", h).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
-            v = self.linear(i, "v_proj", h).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
+            q = self.linear(i, "q_proj", h, valid).view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)
+            k = self.linear(i, "k_proj", h, valid).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
+            v = self.linear(i, "v_proj", h, valid).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
             q = apply_rotary(q, cos, sin)
             k = apply_rotary(k, cos, sin)
             if attn.n_kv != attn.n_heads:
@@ -203,11 +206,11 @@ class Subnet:
                 k = k.repeat_interleave(rep, dim=1)
                 v = v.repeat_interleave(rep, dim=1)
             o = attend(q, k, v, mask).transpose(1, 2).reshape(b, t, attn.n_heads * attn.head_dim)
-            x = x + self.linear(i, "o_proj", o)
+            x = x + self.linear(i, "o_proj", o, valid)
             h = layer.post_attention_layernorm(x)
-            gate = self.linear(i, "gate_proj", h)
-            up = self.linear(i, "up_proj", h)
-            x = x + self.linear(i, "down_proj", F.silu(gate) * up)
+            gate = self.linear(i, "gate_proj", h, valid)
+            up = self.linear(i, "up_proj", h, valid)
+            x = x + self.linear(i, "down_proj", F.silu(gate) * up, valid)
         return x
 
     def target_logprobs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -422,7 +425,8 @@ class Server:
         parents = [rows.parents[r] for r in batch]
         allowed = packed_attention_mask(torch.from_numpy(seg), lengths, [None if p is None else p.tolist() for p in parents])
         dev = self.device
-        hidden = subnet.hidden(torch.from_numpy(ids).to(dev), torch.from_numpy(pos).to(dev), allowed.to(dev))
+        valid = (torch.arange(t)[None] < lengths[:, None]).to(dev)
+        hidden = subnet.hidden(torch.from_numpy(ids).to(dev), torch.from_numpy(pos).to(dev), allowed.to(dev), valid)
         tgt_t = torch.from_numpy(tgt).to(dev)
         where = (tgt_t >= 0).nonzero(as_tuple=False)  # [N, 2] (row, position)
         lp = subnet.target_logprobs(hidden[where[:, 0], where[:, 1]], tgt_t[where[:, 0], where[:, 1]])

@@ -288,20 +288,28 @@ def test_frame_layout():
     assert total == len(data) - 4 and data[8: 8 + hlen] == b'{"op": "x"}' and data[-2:] == b"\x01\x02"
 
 
-def test_dynamic_per_tensor_activations_as_dynamic_quantize_linear():
-    g = torch.Generator().manual_seed(6)
-    w = torch.randn(6, 10, generator=g)
-    x = torch.randn(2, 3, 10, generator=g) + 0.7  # a range not centred on zero
-    q = QuantizedLinear(w, scheme_of("int8-dq"))
-    # DynamicQuantizeLinear written out element by element
+def dynamic_quantize_matmul_ref(x: np.ndarray, q: QuantizedLinear) -> np.ndarray:
+    """DynamicQuantizeLinear (one range over all of x) then the integer product, element by element."""
     xs = x.reshape(-1).tolist()
     lo, hi = min(min(xs), 0.0), max(max(xs), 0.0)
     scale = float(np.float32((np.float32(hi) - np.float32(lo)) / np.float32(255)))
     zp = float(np.round(np.clip(np.float32(0) - np.float32(lo) / np.float32(scale), 0, 255)))
-    xq = np.clip(np.round(np.float32(x.numpy()) / np.float32(scale)) + zp, 0, 255) - zp
-    ref = (xq.reshape(-1, 10) @ q.codes.numpy().astype(np.float64).T) * (np.float32(scale) * q.scales.numpy())
-    got = q.apply(x, dynamic=True).reshape(-1, 6).numpy()
-    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+    xq = np.clip(np.round(np.float32(x) / np.float32(scale)) + zp, 0, 255) - zp
+    return (xq.reshape(-1, x.shape[-1]) @ q.codes.numpy().astype(np.float64).T) * (np.float32(scale) * q.scales.numpy())
+
+
+def test_dynamic_per_tensor_activations_as_dynamic_quantize_linear_per_row():
+    g = torch.Generator().manual_seed(6)
+    w = torch.randn(6, 10, generator=g)
+    x = torch.randn(2, 3, 10, generator=g) + 0.7  # a range not centred on zero
+    x[1] *= 4  # rows of different ranges
+    q = QuantizedLinear(w, scheme_of("int8-dq"))
+    got = q.apply(x, dynamic=True).numpy()
+    # each batch row is quantized as ONNX Runtime quantizes it when run alone (a batch of one)
+    for b in range(2):
+        np.testing.assert_allclose(got[b], dynamic_quantize_matmul_ref(x[b].numpy(), q), rtol=1e-6, atol=1e-6)
+    # a 2-D input is one row
+    np.testing.assert_allclose(q.apply(x[1], dynamic=True).numpy(), got[1], rtol=1e-6, atol=1e-6)
     # and the activation quantization is what moves the result away from weight-only
     assert not torch.allclose(q.apply(x, dynamic=False), q.apply(x, dynamic=True), atol=1e-4)
 
@@ -320,6 +328,41 @@ def test_dynamic_blockwise_activations_per_row_block():
     x2 = x.clone()
     x2[0] *= 10
     torch.testing.assert_close(q.apply(x2, dynamic=True)[1:], got[1:])
+
+
+def test_dynamic_per_row_range_excludes_padding_and_other_rows():
+    g = torch.Generator().manual_seed(9)
+    w = torch.randn(5, 12, generator=g)
+    q = QuantizedLinear(w, scheme_of("int8-dq"))
+    short = torch.randn(4, 12, generator=g)
+    long = torch.randn(7, 12, generator=g) * 5
+    alone = q.apply(short[None], dynamic=True)[0]
+    # batched with a longer row of a wider range, padded with large values: the same result
+    batch = torch.full((2, 7, 12), 100.0)
+    batch[0, :4] = short
+    batch[1] = long
+    valid = torch.tensor([[True] * 4 + [False] * 3, [True] * 7])
+    got = q.apply(batch, dynamic=True, valid=valid)
+    torch.testing.assert_close(got[0, :4], alone, rtol=0, atol=0)
+    torch.testing.assert_close(got[1], q.apply(long[None], dynamic=True)[0], rtol=0, atol=0)
+    # without the mask the padding widens the short row's range and its result moves
+    assert not torch.allclose(q.apply(batch, dynamic=True)[0, :4], alone, atol=1e-3)
+
+
+def test_int8_subnet_scores_do_not_depend_on_the_batch():
+    server = FakeServer(tiny(4))
+    sid = server.open({"layers": 2, "intermediate": [24, 16], "quant": "int8"})["id"]
+    rnd = np.random.default_rng(3)
+
+    def row(n):
+        return {"tokens": [int(t) for t in rnd.integers(1, 50, n)], "positions": list(range(n)),
+                "segments": [0] * n, "targets": [int(t) for t in rnd.integers(1, 50, n - 1)] + [-1]}
+
+    rows = [row(n) for n in (5, 11, 3, 8)]
+    together = score(server, rows, sid)  # one padded batch of four
+    for r, one in enumerate(rows):
+        alone = score(server, [one], sid)[0]
+        np.testing.assert_allclose(together[r][:-1], alone[:-1], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["int8", "int4"])

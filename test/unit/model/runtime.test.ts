@@ -132,6 +132,39 @@ describe('ONNX runtime of sub-networks', () => {
     }
   });
 
+  it('scores a row of an int8 (DynamicQuantizeMatMul) sub-network the same alone as batched with rows of other lengths', async () => {
+    // DynamicQuantizeMatMul ranges its activations over its whole input tensor: the session runs
+    // each row alone, so no other row nor padding enters a row's range
+    const rows = [
+      causalRow([1, 2, 3, 4, 5, 6, 7]),
+      causalRow([60, 61, 62, 63, 0, 9, 9, 9, 9, 9, 9, 12, 40]),
+      causalRow([33, 8]),
+      causalRow([5, 9, 2, 33]),
+    ];
+    for (const quant of ['int8', 'int8-dq']) {
+      const s = await openSubnet(modelDir, small, { cacheDir: join(dir, `c-${quant}`), threads: 1, quant });
+      try {
+        const batched = await s.scorePacked(rows);
+        for (let i = 0; i < rows.length; i++) {
+          const [alone] = await s.scorePacked([rows[i]!]);
+          const [, withShort] = await s.scorePacked([rows[2]!, rows[i]!]);
+          expect({ quant, i, batched: Array.from(batched[i]!) }).toEqual({
+            quant,
+            i,
+            batched: Array.from(alone!),
+          });
+          expect({ quant, i, withShort: Array.from(withShort ?? []) }).toEqual({
+            quant,
+            i,
+            withShort: Array.from(alone!),
+          });
+        }
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
   it('runs the final norm and lm_head only at scored positions, scoring as the full logits do (untied, tied, int8)', async () => {
     const tiedDir = join(dir, 'tied-scored');
     writeRandomCheckpoint(tiedDir, tinyConfig({ tieWordEmbeddings: true }), 6);

@@ -124,7 +124,7 @@ describe('the PyTorch scoring backend', () => {
 
   // Quantized: the same weight codes and scales, and the activations quantized at run time as the
   // ONNX kernels do. int8 (DynamicQuantizeMatMul): uint8 with one range per row over its real
-  // tokens (the ONNX session runs one row per call, the torch backend ranges each batch row over
+  // tokens (both backends run one row per call; the torch backend also ranges each batch row over
   // its unpadded tokens), so both agree to float rounding (~2e-6) but for a rare code-boundary
   // flip (below): the same predictions on every item, at most one choice per pair beyond 1e-3,
   // none beyond 1e-2. int4 (MatMulNBits accuracy level 4, int8 per block of each row): both agree to

@@ -383,7 +383,12 @@ class Server:
         subnet = self.subnet(h)
         rows = Rows(h, body, self.cfg.vocab_size, self.cfg.max_position_embeddings)
         out = np.full(int(rows.offsets[-1]), np.nan, dtype="<f4")
-        pending = plan_batches(rows.lengths, self.budget)
+        # per-tensor int8 activations (DynamicQuantizeMatMul): one row per forward, as the ONNX
+        # runtime runs them. The range is per row anyway, but on a real model (SmolLM2) the float
+        # rounding differences of another batch shape (~1e-5) flip activation codes and move scores
+        # by up to 0.4; a batch of one makes a row's scores independent of its batch and budget.
+        per_row = subnet.dynamic and subnet.scheme is not None and subnet.scheme.kind == "per_column"
+        pending = plan_batches(rows.lengths, 0 if per_row else self.budget)
         while pending:
             batch = pending.pop(0)
             try:

@@ -1,30 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { register as registerExport } from '../../../cli/commands/export';
 import { register as registerImport } from '../../../cli/commands/import';
 import { UsageError } from '../../../cli/errors';
 import { openCheckpoint } from '../../../src/model/checkpoint';
 import { readGguf } from '../../../src/model/gguf';
 import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+import { cliRunner } from '../../helpers/cli';
 
 /** Runs the commands in-process (as cli/main.ts wires them) and returns what they printed. */
-async function cli(...args: string[]): Promise<string> {
-  const program = new Command('llama-nas').exitOverride();
-  registerExport(program);
-  registerImport(program);
-  const lines: string[] = [];
-  const spy = jest
-    .spyOn(console, 'log')
-    .mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
-  try {
-    await program.parseAsync(['node', 'llama-nas', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return lines.join('\n');
-}
+const cli = cliRunner([registerExport, registerImport]);
 
 describe('llama-nas export --format gguf and import --gguf', () => {
   let dir: string;

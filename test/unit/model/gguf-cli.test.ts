@@ -46,30 +46,12 @@ describe('llama-nas export --format gguf and import --gguf', () => {
   });
 
   it('refuses bad flags and files with a usage error naming them', async () => {
-    await expect(
-      cli(
-        'export',
-        '--model',
-        join(tmp.path, 'base'),
-        '--format',
-        'gguf',
-        '--gguf-type',
-        'Q4_0',
-        '--out',
-        join(tmp.path, 'x'),
-      ),
-    ).rejects.toThrow(new UsageError('--gguf-type Q4_0: expected one of F32, F16, Q8_0'));
-    await expect(
-      cli(
-        'export',
-        '--model',
-        join(tmp.path, 'base'),
-        '--format',
-        'safetensors',
-        '--out',
-        join(tmp.path, 'x'),
-      ),
-    ).rejects.toThrow(UsageError);
+    const exportBase = (...flags: string[]): Promise<string> =>
+      cli('export', '--model', join(tmp.path, 'base'), ...flags, '--out', join(tmp.path, 'x'));
+    await expect(exportBase('--format', 'gguf', '--gguf-type', 'Q4_0')).rejects.toThrow(
+      new UsageError('--gguf-type Q4_0: expected one of F32, F16, Q8_0'),
+    );
+    await expect(exportBase('--format', 'safetensors')).rejects.toThrow(UsageError);
     writeFileSync(join(tmp.path, 'not.gguf'), 'hello, this is not a model file at all');
     await expect(
       cli('import', '--gguf', join(tmp.path, 'not.gguf'), '--out', join(tmp.path, 'y')),

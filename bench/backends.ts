@@ -2,21 +2,14 @@ import { availableParallelism } from 'node:os';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  evaluatePrepared,
-  prepareTask,
-  type LoadedTask,
-  type PreparedTask,
-  type TaskResult,
-} from '../src/eval';
+import { evaluatePrepared, prepareTask, type PreparedTask, type TaskResult } from '../src/eval';
 import { torchBackend, type TorchDtype, type TorchScorer } from '../src/eval/torch-backend';
-import { PyRandom } from '../src/eval/pyrandom';
 import { loadLlamaConfig } from '../src/model/config';
 import { openSubnet } from '../src/model/runtime';
 import { loadTokenizer } from '../src/model/tokenizer';
 import type { SequenceScorer } from '../src/model/types';
 import { tinyConfig, writeRandomCheckpoint } from '../test/fixtures/model/random-checkpoint';
-import { arcLike, mmluLike } from './eval';
+import { evalWorkloads } from './eval';
 
 /**
  * The scoring backends side by side, in one run, on the same model and the same prepared
@@ -108,11 +101,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     const ready = await backend.describe(modelDir);
     const figures: Figures[] = [];
     try {
-      const rnd = new PyRandom(20240);
-      const workloads: [string, LoadedTask, number][] = [
-        ['MMLU-style 5-shot (4 one-token choices)', mmluLike(rnd, 8), 5],
-        ['ARC-style 0-shot (4 multi-token choices)', arcLike(rnd, 24), 0],
-      ];
+      const workloads = evalWorkloads(8, 5, 24);
       for (const [name, task, shots] of workloads) {
         const prepared: PreparedTask = prepareTask(task, tokenizer, { shots });
         const warm = { ...prepared, items: prepared.items.slice(0, 2) };

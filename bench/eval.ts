@@ -69,6 +69,22 @@ export function arcLike(rnd: PyRandom, questions: number): LoadedTask {
   };
 }
 
+/**
+ * The workloads of the evaluation benchmarks, from one seeded generator: [name, task, shots] for
+ * MMLU-style k-shot questions (one-token choices) and ARC-style 0-shot ones (multi-token choices).
+ */
+export function evalWorkloads(
+  mmluQuestions: number,
+  mmluShots: number,
+  arcQuestions: number,
+): [string, LoadedTask, number][] {
+  const rnd = new PyRandom(20240);
+  return [
+    [`MMLU-style ${mmluShots}-shot (4 one-token choices)`, mmluLike(rnd, mmluQuestions), mmluShots],
+    ['ARC-style 0-shot (4 multi-token choices)', arcLike(rnd, arcQuestions), 0],
+  ];
+}
+
 interface Figures {
   workload: string;
   requests: number;
@@ -146,11 +162,7 @@ export async function run({ json }: { json: boolean }): Promise<void> {
     const backend = keepSessionsOpen(onnxBackend({ cacheDir: join(temp, 'cache') }));
     const figures: Figures[] = [];
     try {
-      const rnd = new PyRandom(20240);
-      const workloads: [string, LoadedTask, number][] = [
-        ['MMLU-style 3-shot (4 one-token choices)', mmluLike(rnd, 12), 3],
-        ['ARC-style 0-shot (4 multi-token choices)', arcLike(rnd, 30), 0],
-      ];
+      const workloads = evalWorkloads(12, 3, 30);
       for (const [name, data, shots] of workloads) {
         const score = async (path: 'fast' | 'naive', limit?: number) =>
           (

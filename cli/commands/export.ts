@@ -1,12 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { openCheckpoint } from '../../src/model/checkpoint';
+import { type Checkpoint, openCheckpoint } from '../../src/model/checkpoint';
 import { ModelFormatError } from '../../src/model/config';
 import { exportSubnet } from '../../src/model/export';
 import { GGUF_EXPORT_TYPES, type GgufExportType, exportGguf } from '../../src/model/gguf-convert';
 import { QUANT_MODES, type QuantMode, linearQuant } from '../../src/model/quantize';
 import { canonicalSubnet, fullSubnet, readSubnetArg, SubnetSpecError } from '../../src/model/subnet';
+import type { SubnetSpec } from '../../src/model/types';
 import { UsageError } from '../errors';
 
 interface ExportOptions {
@@ -60,12 +61,7 @@ export function register(program: Command): void {
         }
       }
       try {
-        const ckpt = await openCheckpoint(resolve(opts.model));
-        let spec = fullSubnet(ckpt.config);
-        if (opts.subnet) {
-          const { json, source } = readSubnetArg(opts.subnet);
-          spec = canonicalSubnet(json, ckpt.config, source);
-        }
+        const { ckpt, spec } = await checkpointAndSubnet(opts);
         const info = await exportSubnet(ckpt, spec, resolve(opts.out), opts.quant as QuantMode, quantOptions);
         if (opts.json) console.log(JSON.stringify(info));
         else {
@@ -79,9 +75,7 @@ export function register(program: Command): void {
           );
         }
       } catch (err) {
-        if (err instanceof ModelFormatError || err instanceof SubnetSpecError)
-          throw new UsageError(err.message);
-        throw err;
+        throw asUsageError(err);
       }
     });
 }
@@ -94,12 +88,7 @@ async function exportGgufCommand(opts: ExportOptions): Promise<void> {
   const out = resolve(opts.out);
   const file = out.endsWith('.gguf') ? out : join(out, 'model.gguf');
   try {
-    const ckpt = await openCheckpoint(resolve(opts.model));
-    let spec = fullSubnet(ckpt.config);
-    if (opts.subnet) {
-      const { json, source } = readSubnetArg(opts.subnet);
-      spec = canonicalSubnet(json, ckpt.config, source);
-    }
+    const { ckpt, spec } = await checkpointAndSubnet(opts);
     mkdirSync(dirname(file), { recursive: true });
     const info = await exportGguf(ckpt, spec, file, opts.ggufType as GgufExportType);
     if (opts.json) console.log(JSON.stringify(info));
@@ -109,7 +98,23 @@ async function exportGgufCommand(opts: ExportOptions): Promise<void> {
           `${info.parameters.toLocaleString('en-US')} parameters, ${info.bytes.toLocaleString('en-US')} bytes`,
       );
   } catch (err) {
-    if (err instanceof ModelFormatError || err instanceof SubnetSpecError) throw new UsageError(err.message);
-    throw err;
+    throw asUsageError(err);
   }
+}
+
+/** The checkpoint of --model and the sub-network of --subnet (the full network without it). */
+async function checkpointAndSubnet(
+  opts: Pick<ExportOptions, 'model' | 'subnet'>,
+): Promise<{ ckpt: Checkpoint; spec: SubnetSpec }> {
+  const ckpt = await openCheckpoint(resolve(opts.model));
+  if (!opts.subnet) return { ckpt, spec: fullSubnet(ckpt.config) };
+  const { json, source } = readSubnetArg(opts.subnet);
+  return { ckpt, spec: canonicalSubnet(json, ckpt.config, source) };
+}
+
+/** A bad checkpoint or sub-network is the user's input: a UsageError; anything else as it is. */
+function asUsageError(err: unknown): unknown {
+  return err instanceof ModelFormatError || err instanceof SubnetSpecError
+    ? new UsageError(err.message)
+    : err;
 }

@@ -1,3 +1,4 @@
+import { type RowFail, checkRowFieldLengths, checkRowParents } from '../model/packed-row';
 import type { PackedRow } from '../model/types';
 
 /**
@@ -55,28 +56,18 @@ export class TorchRowError extends Error {
 
 function checkRow(row: PackedRow, r: number): void {
   const n = row.tokens.length;
-  const fail = (msg: string): never => {
+  const fail: RowFail = (msg) => {
     throw new TorchRowError(`row ${r}: ${msg}`);
   };
   if (n === 0) fail('no tokens');
-  for (const [name, arr] of [
-    ['positions', row.positions],
-    ['segments', row.segments],
-    ['targets', row.targets],
-  ] as const) {
-    if (arr.length !== n) fail(`${name} has ${arr.length} entries, tokens ${n}`);
-  }
+  checkRowFieldLengths(row, fail);
   const maxSeg = row.segments.reduce((m, s) => {
     if (!Number.isInteger(s) || s < 0) fail(`segments must be non-negative integers (got ${s})`);
     return Math.max(m, s);
   }, 0);
   if (row.parents) {
-    const p = row.parents;
-    if (p[0] !== -1) fail('parents[0] must be -1 (segment 0 is the root)');
-    for (let s = 1; s < p.length; s++)
-      if (!Number.isInteger(p[s]) || p[s]! < 0 || p[s]! >= s)
-        fail(`parents[${s}] = ${p[s]} must name an earlier segment`);
-    if (maxSeg >= p.length) fail(`segment ${maxSeg} has no entry in parents`);
+    checkRowParents(row.parents, fail);
+    if (maxSeg >= row.parents.length) fail(`segment ${maxSeg} has no entry in parents`);
   }
 }
 

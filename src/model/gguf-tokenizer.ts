@@ -72,6 +72,54 @@ function addedToken(id: number, content: string, special: boolean): Record<strin
   return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special };
 }
 
+/** A SentencePiece (LLaMA) normalizer: "▁" for spaces, and one in front where `addSpacePrefix`. */
+export function sentencePieceNormalizer(addSpacePrefix: boolean): object {
+  return {
+    type: 'Sequence',
+    normalizers: [
+      ...(addSpacePrefix ? [{ type: 'Prepend', prepend: '▁' }] : []),
+      { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+    ],
+  };
+}
+
+/** The decoder undoing sentencePieceNormalizer, with `<0xNN>` byte pieces fused back into text. */
+export function sentencePieceDecoder(addSpacePrefix: boolean): object {
+  return {
+    type: 'Sequence',
+    decoders: [
+      { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+      { type: 'ByteFallback' },
+      { type: 'Fuse' },
+      ...(addSpacePrefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
+    ],
+  };
+}
+
+/**
+ * A tokenizer.json BPE model; `sentencePiece` turns on byte fallback and the fusing of unknown
+ * pieces (LLaMA vocabularies), off for byte-level (GPT-2) ones.
+ */
+export function bpeModel(
+  vocab: Record<string, number>,
+  merges: readonly unknown[],
+  unkToken: string | null | undefined,
+  sentencePiece: boolean,
+): object {
+  return {
+    type: 'BPE',
+    dropout: null,
+    unk_token: unkToken,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: sentencePiece,
+    byte_fallback: sentencePiece,
+    ignore_merges: false,
+    vocab,
+    merges,
+  };
+}
+
 /**
  * Derives BPE merges from SentencePiece scores: every split of a normal piece into two pieces
  * of the vocabulary is a merge, ranked by the merged piece's score (then by the ids of its parts).
@@ -154,18 +202,7 @@ export function tokenizerFromGguf(g: GgufFile): HfTokenizerFiles | undefined {
       pre_tokenizer: preTokenizer,
       post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
       decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-      model: {
-        type: 'BPE',
-        dropout: null,
-        unk_token: null,
-        continuing_subword_prefix: null,
-        end_of_word_suffix: null,
-        fuse_unk: false,
-        byte_fallback: false,
-        ignore_merges: false,
-        vocab,
-        merges,
-      },
+      model: bpeModel(vocab, merges, null, false),
     };
   } else if (model === 'llama') {
     const scores = numberArray(g, 'tokenizer.ggml.scores', tokens.length);
@@ -182,36 +219,16 @@ export function tokenizerFromGguf(g: GgufFile): HfTokenizerFiles | undefined {
       truncation: null,
       padding: null,
       added_tokens: added.sort((a, b) => (a.id as number) - (b.id as number)),
-      normalizer: {
-        type: 'Sequence',
-        normalizers: [
-          ...(prefix ? [{ type: 'Prepend', prepend: '▁' }] : []),
-          { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
-        ],
-      },
+      normalizer: sentencePieceNormalizer(prefix),
       pre_tokenizer: null,
       post_processor: null,
-      decoder: {
-        type: 'Sequence',
-        decoders: [
-          { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
-          { type: 'ByteFallback' },
-          { type: 'Fuse' },
-          ...(prefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
-        ],
-      },
-      model: {
-        type: 'BPE',
-        dropout: null,
-        unk_token: unkId >= 0 ? tokens[unkId] : null,
-        continuing_subword_prefix: null,
-        end_of_word_suffix: null,
-        fuse_unk: true,
-        byte_fallback: true,
-        ignore_merges: false,
+      decoder: sentencePieceDecoder(prefix),
+      model: bpeModel(
         vocab,
-        merges: mergesFromScores(tokens, scores, types),
-      },
+        mergesFromScores(tokens, scores, types),
+        unkId >= 0 ? tokens[unkId] : null,
+        true,
+      ),
     };
   } else {
     throw new ModelFormatError(

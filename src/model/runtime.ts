@@ -4,6 +4,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { stateDir } from '../toolchain';
 import { openCheckpoint } from './checkpoint';
 import type { LlamaConfig } from './config';
+import { type RowFail, checkRowFieldLengths, checkRowParents } from './packed-row';
 import { GRAPH_VERSION, ensureCachedSubnetModel } from './export';
 import { type QuantMode, linearQuant, parseQuantMode } from './quantize';
 import { canonicalSubnet, subnetHash } from './subnet';
@@ -69,18 +70,12 @@ function planBatches(lengths: number[], maxBatchTokens: number): Batch[] {
 
 function validateRow(row: PackedRow, index: number, config: LlamaConfig, maxLength: number): void {
   const n = row.tokens.length;
-  const fail = (msg: string): never => {
+  const fail: RowFail = (msg) => {
     throw new PackedRowError(`row ${index}: ${msg}`);
   };
   if (n === 0) fail('no tokens');
   if (n > maxLength) fail(`${n} tokens, more than the model's ${maxLength}`);
-  for (const [field, arr] of [
-    ['positions', row.positions],
-    ['segments', row.segments],
-    ['targets', row.targets],
-  ] as const) {
-    if (arr.length !== n) fail(`${field} has ${arr.length} entries, tokens ${n}`);
-  }
+  checkRowFieldLengths(row, fail);
   row.tokens.forEach((t, i) => {
     if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize)
       fail(`tokens[${i}] = ${t} is outside 0..${config.vocabSize - 1}`);
@@ -98,11 +93,7 @@ function validateRow(row: PackedRow, index: number, config: LlamaConfig, maxLeng
   }
   if (row.parents) {
     const parents = row.parents;
-    if (parents[0] !== -1) fail('parents[0] must be -1 (segment 0 is the root)');
-    for (let s = 1; s < parents.length; s++) {
-      const p = parents[s]!;
-      if (!Number.isInteger(p) || p < 0 || p >= s) fail(`parents[${s}] = ${p} must name an earlier segment`);
-    }
+    checkRowParents(parents, fail);
     row.segments.forEach((s, i) => {
       if (s >= parents.length) fail(`segments[${i}] = ${s} has no entry in parents`);
     });

@@ -1,6 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importGguf } from '../../src/model/gguf-convert';
 import { requireTorchPython, stateDir } from '../../src/toolchain';
@@ -127,4 +137,18 @@ export function ggufPythonPath(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * For the tests of one describe block: the imported real model and a temporary folder (removed
+ * afterwards). Read them inside the tests: they are set in beforeAll.
+ */
+export function realModelAndTempDir(prefix: string): { model: RealModel; dir: string } {
+  const state = { model: { dir: '', gguf: '' }, dir: '' };
+  beforeAll(async () => {
+    state.model = await realModel();
+    state.dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  afterAll(() => state.dir && rmSync(state.dir, { recursive: true, force: true }));
+  return state;
 }

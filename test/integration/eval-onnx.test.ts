@@ -2,8 +2,7 @@
  * @jest-environment ./test/fixtures/model/onnx-environment.js
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluatePrepared, loadTask, prepareTask, type EvalSettings, type TaskName } from '../../src/eval';
 import { openSubnet, type SubnetSession } from '../../src/model/runtime';
@@ -11,7 +10,7 @@ import { loadTokenizer } from '../../src/model/tokenizer';
 import type { TextTokenizer } from '../../src/model/types';
 import { projectRoot } from '../../src/toolchain';
 import { writeArcData, writeMmluData } from '../fixtures/eval/few-shot-data';
-import { tinyConfig, writeRandomCheckpoint } from '../fixtures/model/random-checkpoint';
+import { tinyCheckpointFolder } from '../helpers/tiny-model';
 
 /**
  * The evaluator on the real ONNX runtime: a random tiny checkpoint with a LLaMA-style tokenizer,
@@ -25,32 +24,24 @@ const FIX = join(projectRoot, 'test', 'fixtures', 'eval');
 const TOLERANCE = 1e-3;
 
 describe('evaluation on the ONNX runtime', () => {
-  let dir: string;
-  let modelDir: string;
+  const tiny = tinyCheckpointFolder(
+    'eval-onnx-',
+    { vocabSize: 300, maxPositionEmbeddings: 256, numLayers: 3 },
+    5,
+  );
   let tokenizer: TextTokenizer;
   let full: SubnetSession;
   let sub: SubnetSession;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'eval-onnx-'));
-    modelDir = join(dir, 'model');
-    writeRandomCheckpoint(
-      modelDir,
-      tinyConfig({ vocabSize: 300, maxPositionEmbeddings: 256, numLayers: 3 }),
-      5,
-      {
-        tokenizer: true,
-      },
-    );
-    tokenizer = await loadTokenizer(modelDir);
-    const cacheDir = join(dir, 'cache');
-    full = await openSubnet(modelDir, { layers: 3, intermediate: [48, 48, 48] }, { cacheDir, threads: 1 });
-    sub = await openSubnet(modelDir, { layers: 2, intermediate: [16, 48] }, { cacheDir, threads: 1 });
+    tokenizer = await loadTokenizer(tiny.model);
+    const cacheDir = join(tiny.dir, 'cache');
+    full = await openSubnet(tiny.model, { layers: 3, intermediate: [48, 48, 48] }, { cacheDir, threads: 1 });
+    sub = await openSubnet(tiny.model, { layers: 2, intermediate: [16, 48] }, { cacheDir, threads: 1 });
   });
   afterAll(async () => {
     await full?.close();
     await sub?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const cases: [TaskName, string, EvalSettings][] = [
@@ -86,14 +77,14 @@ describe('evaluation on the ONNX runtime', () => {
   );
 
   it('the CLI prints harness-shaped JSON and writes per-item scores', () => {
-    const perItem = join(dir, 'items.jsonl');
+    const perItem = join(tiny.dir, 'items.jsonl');
     const stdout = execFileSync(
       process.execPath,
       [
         join(projectRoot, 'bin', 'llama-nas.js'),
         'eval',
         '--model',
-        modelDir,
+        tiny.model,
         '--task',
         'arc_easy',
         '--data',
@@ -108,7 +99,7 @@ describe('evaluation on the ONNX runtime', () => {
         '--threads',
         '1',
       ],
-      { encoding: 'utf8', env: { ...process.env, LLAMA_NAS_HOME: join(dir, 'home') } },
+      { encoding: 'utf8', env: { ...process.env, LLAMA_NAS_HOME: join(tiny.dir, 'home') } },
     );
     const report = JSON.parse(stdout);
     const r = report.results.arc_easy;
@@ -137,7 +128,7 @@ describe('evaluation on the ONNX runtime', () => {
           join(projectRoot, 'bin', 'llama-nas.js'),
           'eval',
           '--model',
-          join(dir, 'none'),
+          join(tiny.dir, 'none'),
           '--task',
           'arc_easy',
           '--data',
@@ -159,38 +150,32 @@ describe('evaluation on the ONNX runtime', () => {
 });
 
 describe('shared-prefix scoring on the ONNX runtime (float32)', () => {
-  let dir: string;
-  let modelDir: string;
+  // 1024 positions: MMLU 5-shot fits, ARC 25-shot (about 1,800 tokens here) is left-truncated
+  const tiny = tinyCheckpointFolder(
+    'eval-shared-',
+    { vocabSize: 300, maxPositionEmbeddings: 1024, numLayers: 3 },
+    9,
+  );
   let tokenizer: TextTokenizer;
   let scorer: SubnetSession;
   let data: Record<string, string>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'eval-shared-'));
-    modelDir = join(dir, 'model');
-    // 1024 positions: MMLU 5-shot fits, ARC 25-shot (about 1,800 tokens here) is left-truncated
-    writeRandomCheckpoint(
-      modelDir,
-      tinyConfig({ vocabSize: 300, maxPositionEmbeddings: 1024, numLayers: 3 }),
-      9,
-      { tokenizer: true },
-    );
-    tokenizer = await loadTokenizer(modelDir);
+    tokenizer = await loadTokenizer(tiny.model);
     scorer = await openSubnet(
-      modelDir,
+      tiny.model,
       { layers: 3, intermediate: [48, 48, 48] },
-      { cacheDir: join(dir, 'cache'), threads: 1 },
+      { cacheDir: join(tiny.dir, 'cache'), threads: 1 },
     );
     data = {
-      mmlu: writeMmluData(join(dir, 'mmlu'), ['astronomy', 'virology'], 5, 5),
-      arc: writeArcData(join(dir, 'arc'), 30, 4),
+      mmlu: writeMmluData(join(tiny.dir, 'mmlu'), ['astronomy', 'virology'], 5, 5),
+      arc: writeArcData(join(tiny.dir, 'arc'), 30, 4),
       winogrande: join(FIX, 'winogrande'),
       truthfulqa: join(FIX, 'truthfulqa'),
     };
   });
   afterAll(async () => {
     await scorer?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const cases: [string, TaskName, string, EvalSettings][] = [

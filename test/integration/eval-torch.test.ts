@@ -1,8 +1,6 @@
 /**
  * @jest-environment ./test/fixtures/model/onnx-environment.js
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCampaignConfig } from '../../config/campaign';
 import { campaignEvaluations, evaluateRequest } from '../../src/campaign/evaluations';
@@ -29,6 +27,7 @@ import { loadTokenizer } from '../../src/model/tokenizer';
 import type { PackedRow, SequenceScorer, SubnetSpec, TextTokenizer } from '../../src/model/types';
 import { projectRoot } from '../../src/toolchain';
 import { seededRandom, tinyConfig, writeRandomCheckpoint } from '../fixtures/model/random-checkpoint';
+import { tinyCheckpointFolder } from '../helpers/tiny-model';
 
 /**
  * The PyTorch backend (a real Python scoring process) against the ONNX backend (real
@@ -78,28 +77,20 @@ async function compare(prepared: PreparedTask, a: SequenceScorer, b: SequenceSco
 }
 
 describe('the PyTorch scoring backend', () => {
-  let dir: string;
-  let modelDir: string;
+  const tiny = tinyCheckpointFolder(
+    'eval-torch-',
+    { vocabSize: 300, maxPositionEmbeddings: 256, numLayers: 3 },
+    5,
+  );
   let tokenizer: TextTokenizer;
   let backend: TorchBackend;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'eval-torch-'));
-    modelDir = join(dir, 'model');
-    writeRandomCheckpoint(
-      modelDir,
-      tinyConfig({ vocabSize: 300, maxPositionEmbeddings: 256, numLayers: 3 }),
-      5,
-      {
-        tokenizer: true,
-      },
-    );
-    tokenizer = await loadTokenizer(modelDir);
+    tokenizer = await loadTokenizer(tiny.model);
     backend = torchBackend({ device: 'cpu', dtype: 'float32', threads: 1 });
   });
   afterAll(async () => {
     await backend?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it.each(CASES)(
@@ -108,8 +99,8 @@ describe('the PyTorch scoring backend', () => {
       const task = loadTask(name, join(FIX, data), { fewshot: (settings.shots ?? 0) > 0 });
       const prepared = prepareTask(task, tokenizer, settings);
       for (const spec of SUBNETS) {
-        const onnx = await openSubnet(modelDir, spec, { cacheDir: join(dir, 'cache'), threads: 1 });
-        const torch = await backend.openSubnet(modelDir, spec);
+        const onnx = await openSubnet(tiny.model, spec, { cacheDir: join(tiny.dir, 'cache'), threads: 1 });
+        const torch = await backend.openSubnet(tiny.model, spec);
         try {
           const { maxDiff, predMismatches } = await compare(prepared, torch, onnx);
           expect({ spec, maxDiff: maxDiff < TOLERANCE ? 'ok' : maxDiff }).toEqual({ spec, maxDiff: 'ok' });
@@ -139,9 +130,13 @@ describe('the PyTorch scoring backend', () => {
     const task = loadTask(name, join(FIX, data), { fewshot: (settings.shots ?? 0) > 0 });
     const prepared = prepareTask(task, tokenizer, settings);
     for (const spec of SUBNETS.slice(0, 2)) {
-      const onnx = await openSubnet(modelDir, spec, { cacheDir: join(dir, 'cache'), threads: 1, quant });
-      const torch = await backend.openSubnet(modelDir, spec, { quant });
-      const weightOnly = await backend.openSubnet(modelDir, spec, { quant, activations: 'float' });
+      const onnx = await openSubnet(tiny.model, spec, {
+        cacheDir: join(tiny.dir, 'cache'),
+        threads: 1,
+        quant,
+      });
+      const torch = await backend.openSubnet(tiny.model, spec, { quant });
+      const weightOnly = await backend.openSubnet(tiny.model, spec, { quant, activations: 'float' });
       try {
         const ra = await evaluatePrepared(prepared, torch);
         const rb = await evaluatePrepared(prepared, onnx);
@@ -239,8 +234,8 @@ describe('the PyTorch scoring backend', () => {
       }
     }
     const spec = { layers: 2, intermediate: [16, 48] };
-    const torch = await backend.openSubnet(modelDir, spec);
-    const onnx = await openSubnet(modelDir, spec, { cacheDir: join(dir, 'cache'), threads: 1 });
+    const torch = await backend.openSubnet(tiny.model, spec);
+    const onnx = await openSubnet(tiny.model, spec, { cacheDir: join(tiny.dir, 'cache'), threads: 1 });
     try {
       const [tree] = await torch.scorePacked([row]);
       const separate = await torch.scorePacked(causalRows);
@@ -259,16 +254,17 @@ describe('the PyTorch scoring backend', () => {
   });
 
   it('20 sub-networks in one process: the weights are loaded once and resident memory does not grow', async () => {
-    // weights large enough that a copy per candidate would show in RSS (16 MiB of float32)
-    const bigDir = join(dir, 'big');
+    // weights large enough that a copy per candidate would stand far above the allocator's noise
+    // in RSS (60 MiB of float32; the noise measured here is up to 8 MiB)
+    const bigDir = join(tiny.dir, 'big');
     const config = tinyConfig({
       vocabSize: 300,
-      hiddenSize: 256,
-      intermediateSize: 1024,
+      hiddenSize: 512,
+      intermediateSize: 2048,
       numLayers: 4,
       numHeads: 8,
       numKvHeads: 4,
-      headDim: 32,
+      headDim: 64,
       maxPositionEmbeddings: 256,
     });
     writeRandomCheckpoint(bigDir, config, 3, { tokenizer: true });
@@ -303,7 +299,7 @@ describe('the PyTorch scoring backend', () => {
       }
       expect(accs.size).toBe(20); // 20 different sub-networks really were scored
       const stats = await own.stats(bigDir);
-      expect(stats.parameterBytes).toBeGreaterThan(15 * 2 ** 20);
+      expect(stats.parameterBytes).toBeGreaterThan(60 * 2 ** 20);
       // after the first candidates warm the allocator, the next 15 add less than a quarter of one
       // copy of the weights (a copy per candidate would add 15 sub-networks' weights)
       const warm = Math.max(...rss.slice(0, 5));
@@ -321,7 +317,7 @@ describe('the PyTorch scoring backend', () => {
   it('a killed scoring process is a retryable device failure, and the next call restarts it', async () => {
     const own = torchBackend({ device: 'cpu', dtype: 'float32', threads: 1 });
     try {
-      const scorer = await own.openSubnet(modelDir, { layers: 2, intermediate: [16, 48] });
+      const scorer = await own.openSubnet(tiny.model, { layers: 2, intermediate: [16, 48] });
       const rows: PackedRow[] = Array.from({ length: 64 }, (_, r) => {
         const tokens = Array.from({ length: 200 }, (_, i) => (r * 7 + i * 13) % 300);
         return {
@@ -331,7 +327,7 @@ describe('the PyTorch scoring backend', () => {
           targets: tokens.map((_, i) => (i + 1) % 300),
         };
       });
-      const before = await own.stats(modelDir);
+      const before = await own.stats(tiny.model);
       const pending = scorer.scorePacked(rows);
       own.killProcessForTest();
       const err = await pending.catch((e: unknown) => e);
@@ -340,7 +336,7 @@ describe('the PyTorch scoring backend', () => {
       expect((err as Error).message).toContain('SIGKILL');
       const again = await scorer.scorePacked(rows.slice(0, 2));
       expect(again[0]!.slice(0, 199).every(Number.isFinite)).toBe(true);
-      const after = await own.stats(modelDir);
+      const after = await own.stats(tiny.model);
       expect(after.starts).toBe(2);
       expect(after.pid).not.toBe(before.pid);
       await scorer.close();
@@ -350,7 +346,7 @@ describe('the PyTorch scoring backend', () => {
   });
 
   it("the throughput objective is measured on the backend's device with the sub-network's own weights", async () => {
-    const scorer = await backend.openSubnet(modelDir, { layers: 2, intermediate: [16, 48] });
+    const scorer = await backend.openSubnet(tiny.model, { layers: 2, intermediate: [16, 48] });
     try {
       const t = await scorer.throughput({ batch: 2, length: 16, warmup: 1, repeats: 3 });
       expect(t).toMatchObject({ batch: 2, length: 16, device: 'cpu', dtype: 'float32', quant: 'none' });
@@ -358,13 +354,13 @@ describe('the PyTorch scoring backend', () => {
       expect(t.tokensPerSecond).toBeCloseTo((2 * 16) / t.medianSeconds, 6);
       expect(t.deviceName.length).toBeGreaterThan(0);
       const q = await backend.throughput(
-        modelDir,
+        tiny.model,
         { layers: 2, intermediate: [16, 48] },
         { batch: 1, length: 8, quant: 'int8' },
       );
       expect(q.quant).toBe('dq8c63');
       // the timing copies are freed: nothing stays open or quantized
-      expect(await backend.stats(modelDir)).toMatchObject({ openSubnets: 1, quantizedBytes: 0 });
+      expect(await backend.stats(tiny.model)).toMatchObject({ openSubnets: 1, quantizedBytes: 0 });
     } finally {
       await scorer.close();
     }
@@ -372,7 +368,7 @@ describe('the PyTorch scoring backend', () => {
 
   it('a campaign on the torch backend: its own cache entries (never mixed with ONNX), the same accuracy, read back by the report', async () => {
     const home = process.env.LLAMA_NAS_HOME;
-    process.env.LLAMA_NAS_HOME = join(dir, 'home');
+    process.env.LLAMA_NAS_HOME = join(tiny.dir, 'home');
     try {
       const space = createSpace({ layerCounts: [1, 2, 3], widths: [24, 48] });
       const task = { name: 'arc_easy' as const, dataPath: join(FIX, 'arc') };
@@ -380,20 +376,20 @@ describe('the PyTorch scoring backend', () => {
         ({
           config: parseCampaignConfig({
             name,
-            baseModel: modelDir,
+            baseModel: tiny.model,
             tasks: [{ name: 'arc_easy', data: '-' }],
             evaluation: { backend, threads: 1 },
           }),
-          campaignDir: join(dir, name),
+          campaignDir: join(tiny.dir, name),
           tasks: [task],
           space,
           fullNetwork: fullNetwork(space),
-          cacheDir: join(dir, 'campaign-cache'),
+          cacheDir: join(tiny.dir, 'campaign-cache'),
         }) as PreparedCampaign;
       const request = (c: PreparedCampaign) => ({
         campaignDir: c.campaignDir,
         cacheDir: c.cacheDir,
-        modelDir,
+        modelDir: tiny.model,
         subnet: { layers: 2, intermediate: [24, 48] },
         task,
         quant: 'none' as const,
@@ -415,9 +411,9 @@ describe('the PyTorch scoring backend', () => {
       expect(viaTorch.accuracy).toBe(viaOnnx.accuracy);
       expect(viaTorch.throughput).toBeGreaterThan(0);
       expect(await evaluateRequest(request(torchCampaign))).toEqual({ ...viaTorch, cached: true });
-      const kept = await campaignEvaluations(torchCampaign, modelDir);
+      const kept = await campaignEvaluations(torchCampaign, tiny.model);
       expect(kept).toEqual([{ ...viaTorch, cached: true }]);
-      expect(await campaignEvaluations(onnxCampaign, modelDir)).toEqual([viaOnnx]);
+      expect(await campaignEvaluations(onnxCampaign, tiny.model)).toEqual([viaOnnx]);
     } finally {
       process.env.LLAMA_NAS_HOME = home;
       await closeSharedTorchBackends();
@@ -426,7 +422,7 @@ describe('the PyTorch scoring backend', () => {
 
   it('two super-networks: an open one is never stopped for another, idle ones are', async () => {
     const dirs = [1, 2].map((k) => {
-      const d = join(dir, `model-${k}`);
+      const d = join(tiny.dir, `model-${k}`);
       writeRandomCheckpoint(
         d,
         tinyConfig({ vocabSize: 300, maxPositionEmbeddings: 256, numLayers: 2 }),
@@ -442,7 +438,7 @@ describe('the PyTorch scoring backend', () => {
       targets: [6, 7, -1],
     };
     try {
-      const a = await own.openSubnet(modelDir, { layers: 1, intermediate: [8] });
+      const a = await own.openSubnet(tiny.model, { layers: 1, intermediate: [8] });
       const b = await own.openSubnet(dirs[0]!, { layers: 1, intermediate: [8] });
       const [ra] = await a.scorePacked([row]); // a's process kept running while b's started
       const [rb] = await b.scorePacked([row]);
@@ -453,10 +449,10 @@ describe('the PyTorch scoring backend', () => {
       await c.scorePacked([row]);
       expect((await own.stats(dirs[1]!)).starts).toBe(3);
       // the idle processes were stopped: the first model is loaded again
-      const again = await own.openSubnet(modelDir, { layers: 1, intermediate: [8] });
+      const again = await own.openSubnet(tiny.model, { layers: 1, intermediate: [8] });
       const [r2] = await again.scorePacked([row]);
       expect(r2![0]).toBeCloseTo(ra![0]!, 6);
-      expect((await own.stats(modelDir)).starts).toBe(4);
+      expect((await own.stats(tiny.model)).starts).toBe(4);
       await again.close();
       await c.close();
     } finally {
@@ -468,7 +464,7 @@ describe('the PyTorch scoring backend', () => {
     const own = torchBackend({ device: 'cpu', dtype: 'float32', threads: 1 });
     try {
       const err = await own
-        .openSubnet(join(dir, 'no-such-model'), { layers: 1, intermediate: [8] })
+        .openSubnet(join(tiny.dir, 'no-such-model'), { layers: 1, intermediate: [8] })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ModelFormatError);
       expect((err as Error).message).toContain('no-such-model');

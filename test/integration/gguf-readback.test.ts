@@ -2,8 +2,6 @@
  * @jest-environment ./test/fixtures/model/onnx-environment.js
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint } from '../../src/model/checkpoint';
 import { GGML_BLOCK, GgmlType, readGguf, readGgufTensor, writeGguf } from '../../src/model/gguf';
@@ -14,6 +12,7 @@ import type { SubnetSpec } from '../../src/model/types';
 import { projectRoot, requireTorchPython } from '../../src/toolchain';
 import { seededRandom } from '../fixtures/model/random-checkpoint';
 import { describeRealModel, ggufPythonPath, realModel, type RealModel } from '../helpers/real-model';
+import { tempDir } from '../helpers/temp-dir';
 
 /**
  * GGUF files checked with llama.cpp's own Python package `gguf` (installed by provisioning into
@@ -144,11 +143,7 @@ function referenceBpe(v: {
 }
 
 describeWithGguf('GGUF read back by llama.cpp’s gguf package', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'gguf-readback-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = tempDir('gguf-readback-');
 
   it('dequantizes F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K and Q6_K as gguf.quants does', () => {
     const rand = seededRandom(5);
@@ -185,7 +180,7 @@ describeWithGguf('GGUF read back by llama.cpp’s gguf package', () => {
     });
     const f32 = Float32Array.from({ length: 256 }, () => rand() - 0.5);
     tensors.push({ name: 't.F32', dims: [256], type: GgmlType.F32, data: new Uint8Array(f32.buffer) });
-    const file = join(dir, 'types.gguf');
+    const file = join(tmp.path, 'types.gguf');
     writeGguf(file, [], tensors);
     const theirs = readBack([file])[file]!;
     const g = readGguf(file);
@@ -262,8 +257,8 @@ describeWithGguf('GGUF read back by llama.cpp’s gguf package', () => {
       const uniform: SubnetSpec = { layers: 4, intermediate: new Array<number>(4).fill(768) };
       const perLayer: SubnetSpec = { layers: 5, intermediate: [1536, 768, 1024, 256, 1536] };
       const files = {
-        llama: join(dir, 'uniform-q8.gguf'),
-        deci: join(dir, 'per-layer-f32.gguf'),
+        llama: join(tmp.path, 'uniform-q8.gguf'),
+        deci: join(tmp.path, 'per-layer-f32.gguf'),
       };
       expect((await exportGguf(base, uniform, files.llama, 'Q8_0')).architecture).toBe('llama');
       expect((await exportGguf(base, perLayer, files.deci, 'F32')).architecture).toBe('deci');
@@ -346,13 +341,13 @@ describeWithGguf('GGUF read back by llama.cpp’s gguf package', () => {
       }
 
       // import(export(sub-network)) is the sub-network: the per-layer one through deci, in F32
-      const imported = join(dir, 'imported');
+      const imported = join(tmp.path, 'imported');
       const r = importGguf(files.deci, imported);
       expect(r.widths).toEqual(perLayer.intermediate);
       const tokens = (await loadTokenizer(model.dir)).encode(
         'Sub-networks keep the first channels of each MLP.',
       );
-      const cache = join(dir, 'cache');
+      const cache = join(tmp.path, 'cache');
       const a = await openSubnet(model.dir, perLayer, { cacheDir: cache, threads: 2 });
       const b = await openSubnet(
         imported,

@@ -2,14 +2,13 @@
  * @jest-environment ./test/fixtures/model/onnx-environment.js
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openSubnet } from '../../src/model/runtime';
 import { loadTokenizer } from '../../src/model/tokenizer';
 import type { SubnetSpec } from '../../src/model/types';
 import { projectRoot, requireTorchPython } from '../../src/toolchain';
-import { describeRealModel, realModel, type RealModel } from '../helpers/real-model';
+import { describeRealModel, realModelAndTempDir } from '../helpers/real-model';
 
 /**
  * SmolLM2-135M-Instruct imported from its GGUF: the ONNX sub-networks give the log-probabilities
@@ -48,15 +47,10 @@ function logSoftmax(row: Float32Array): Float64Array {
 }
 
 describeRealModel('SmolLM2-135M (imported from GGUF): ONNX against PyTorch', () => {
-  let model: RealModel;
-  let dir: string;
-  beforeAll(async () => {
-    model = await realModel();
-    dir = mkdtempSync(join(tmpdir(), 'real-parity-'));
-  });
-  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  const real = realModelAndTempDir('real-parity-');
 
   it('log-probabilities within 1e-4: full network and three sub-networks', async () => {
+    const { model, dir } = real;
     const tokenizer = await loadTokenizer(model.dir);
     const tokens = tokenizer.encode(TEXT);
     expect(tokens.length).toBeGreaterThan(30);

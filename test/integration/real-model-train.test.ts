@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { openCheckpoint } from '../../src/model/checkpoint';
-import { describeRealModel, realModel, type RealModel } from '../helpers/real-model';
+import { describeRealModel, realModelAndTempDir } from '../helpers/real-model';
 import { projectRoot, requireTorchPython, stateDir } from '../../src/toolchain';
 
 /**
@@ -73,15 +72,10 @@ function runTrainer(
 }
 
 describeRealModel('SmolLM2-135M (imported from GGUF): InstaTune', () => {
-  let model: RealModel;
-  let dir: string;
-  beforeAll(async () => {
-    model = await realModel();
-    dir = mkdtempSync(join(tmpdir(), 'real-train-'));
-  });
-  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  const real = realModelAndTempDir('real-train-');
 
   it('fine-tunes on Alpaca data with its BPE tokenizer, is killed and resumes from its checkpoint', async () => {
+    const { model, dir } = real;
     writeFileSync(join(dir, 'alpaca.json'), JSON.stringify(alpaca(24)));
     const cfg = join(dir, 'instatune.json');
     writeFileSync(

@@ -117,6 +117,12 @@ describe('train activity on a real worker', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Starts a train worker unless one of this block's is still running. */
+  const ensureTrainWorker = async (): Promise<void> => {
+    if (!children.some((c) => c.exitCode === null && c.signalCode === null))
+      children.push(await startTrainWorker(trainQueue));
+  };
+
   const workflowWorker = (): Promise<Worker> =>
     Worker.create({
       connection,
@@ -208,8 +214,7 @@ describe('train activity on a real worker', () => {
     };
     const { client, close } = await testClient();
     try {
-      if (!children.some((c) => c.exitCode === null && c.signalCode === null))
-        children.push(await startTrainWorker(trainQueue));
+      await ensureTrainWorker();
       const r = (await withWorkers([await workflowWorker()], () =>
         client.workflow.execute('trainWorkflow', {
           taskQueue: workflowQueue,
@@ -241,8 +246,7 @@ describe('train activity on a real worker', () => {
     };
     const { client, close } = await testClient();
     try {
-      if (!children.some((c) => c.exitCode === null && c.signalCode === null))
-        children.push(await startTrainWorker(trainQueue));
+      await ensureTrainWorker();
       const err = await withWorkers([await workflowWorker()], () =>
         client.workflow
           .execute('trainWorkflow', {
@@ -274,8 +278,7 @@ describe('train activity on a real worker', () => {
     };
     const { client, close } = await testClient();
     try {
-      if (!children.some((c) => c.exitCode === null && c.signalCode === null))
-        children.push(await startTrainWorker(trainQueue));
+      await ensureTrainWorker();
       const err = await withWorkers([await workflowWorker()], async () => {
         const handle = await client.workflow.start('trainWorkflow', {
           taskQueue: workflowQueue,

@@ -184,6 +184,32 @@ def ancestor_matrix(parents: Sequence[int], size: int) -> torch.Tensor:
     return anc
 
 
+def rotary_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    mask: torch.Tensor,
+    n_heads: int,
+    n_kv: int,
+    head_dim: int,
+) -> torch.Tensor:
+    """Grouped-query attention of projected q [B, T, n_heads*head_dim] and k, v [B, T, n_kv*head_dim]:
+    rotary positions on q and k, the key/value heads repeated to n_heads; [B, T, n_heads*head_dim]."""
+    b, t, _ = q.shape
+    q = q.view(b, t, n_heads, head_dim).transpose(1, 2)
+    k = k.view(b, t, n_kv, head_dim).transpose(1, 2)
+    v = v.view(b, t, n_kv, head_dim).transpose(1, 2)
+    q = apply_rotary(q, cos, sin)
+    k = apply_rotary(k, cos, sin)
+    if n_kv != n_heads:
+        rep = n_heads // n_kv
+        k = k.repeat_interleave(rep, dim=1)
+        v = v.repeat_interleave(rep, dim=1)
+    return attend(q, k, v, mask).transpose(1, 2).reshape(b, t, n_heads * head_dim)
+
+
 class LlamaAttention(nn.Module):
     def __init__(self, cfg: LlamaConfig) -> None:
         super().__init__()
@@ -196,18 +222,9 @@ class LlamaAttention(nn.Module):
         self.o_proj = nn.Linear(self.n_heads * self.head_dim, cfg.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-        q = apply_rotary(q, cos, sin)
-        k = apply_rotary(k, cos, sin)
-        if self.n_kv != self.n_heads:
-            rep = self.n_heads // self.n_kv
-            k = k.repeat_interleave(rep, dim=1)
-            v = v.repeat_interleave(rep, dim=1)
-        out = attend(q, k, v, mask)
-        out = out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
+        out = rotary_attention(
+            self.q_proj(x), self.k_proj(x), self.v_proj(x), cos, sin, mask, self.n_heads, self.n_kv, self.head_dim
+        )
         return self.o_proj(out)
 
 

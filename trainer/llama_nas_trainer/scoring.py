@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from .hf_io import HFFormatError, load_model, parse_dtype
-from .model import LlamaForCausalLM, apply_rotary, attend, check_subnet, packed_attention_mask
+from .model import LlamaForCausalLM, check_subnet, packed_attention_mask, rotary_attention
 from .quant import QuantizedLinear, Scheme, scheme_of
 
 PROTOCOL_VERSION = 1
@@ -191,21 +191,21 @@ class Subnet:
         cos, sin = m.rotary_emb(pos, dtype)
         neg = torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=x.device)
         mask = torch.where(allowed, torch.zeros((), dtype=dtype, device=x.device), neg)[:, None]
-        b, t, _ = x.shape
         for i in range(self.layers):
             layer = m.layers[i]
             attn = layer.self_attn
             h = layer.input_layernorm(x)
-            q = self.linear(i, "q_proj", h, valid).view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)
-            k = self.linear(i, "k_proj", h, valid).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
-            v = self.linear(i, "v_proj", h, valid).view(b, t, attn.n_kv, attn.head_dim).transpose(1, 2)
-            q = apply_rotary(q, cos, sin)
-            k = apply_rotary(k, cos, sin)
-            if attn.n_kv != attn.n_heads:
-                rep = attn.n_heads // attn.n_kv
-                k = k.repeat_interleave(rep, dim=1)
-                v = v.repeat_interleave(rep, dim=1)
-            o = attend(q, k, v, mask).transpose(1, 2).reshape(b, t, attn.n_heads * attn.head_dim)
+            o = rotary_attention(
+                self.linear(i, "q_proj", h, valid),
+                self.linear(i, "k_proj", h, valid),
+                self.linear(i, "v_proj", h, valid),
+                cos,
+                sin,
+                mask,
+                attn.n_heads,
+                attn.n_kv,
+                attn.head_dim,
+            )
             x = x + self.linear(i, "o_proj", o, valid)
             h = layer.post_attention_layernorm(x)
             gate = self.linear(i, "gate_proj", h, valid)

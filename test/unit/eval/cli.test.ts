@@ -3,28 +3,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { register } from '../../../cli/commands/eval';
 import { UsageError } from '../../../cli/errors';
+import { cliRunner } from '../../helpers/cli';
 import { tinyModelFolder } from '../../helpers/tiny-model';
 
 const FIX = join(__dirname, '..', '..', 'fixtures', 'eval');
 
 /** Runs `llama-nas eval` in-process, as cli/main.ts wires it, and returns what it printed. */
-async function cli(...args: string[]): Promise<string> {
-  const program = new Command('llama-nas').exitOverride();
-  register(program);
-  const lines: string[] = [];
-  const spy = jest
-    .spyOn(console, 'log')
-    .mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
-  try {
-    await program.parseAsync(['node', 'llama-nas', 'eval', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return lines.join('\n');
-}
+const cli = cliRunner([register], 'eval');
 
 describe('llama-nas eval', () => {
   const tiny = tinyModelFolder('eval-cli-', { vocabSize: 300, maxPositionEmbeddings: 128, numLayers: 2 }, 3);

@@ -1,29 +1,15 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { register as registerExport } from '../../../cli/commands/export';
 import { register as registerSize } from '../../../cli/commands/size';
 import { UsageError } from '../../../cli/errors';
 import { countParameters } from '../../../src/model/size';
 import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+import { cliRunner } from '../../helpers/cli';
 
 /** Runs the commands in-process (as cli/main.ts wires them) and returns what they printed. */
-async function cli(...args: string[]): Promise<string> {
-  const program = new Command('llama-nas').exitOverride();
-  registerSize(program);
-  registerExport(program);
-  const lines: string[] = [];
-  const spy = jest
-    .spyOn(console, 'log')
-    .mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
-  try {
-    await program.parseAsync(['node', 'llama-nas', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return lines.join('\n');
-}
+const cli = cliRunner([registerSize, registerExport]);
 
 describe('llama-nas size and export', () => {
   let dir: string;

@@ -1,45 +1,28 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { register as registerExport } from '../../../cli/commands/export';
 import { register as registerImport } from '../../../cli/commands/import';
 import { UsageError } from '../../../cli/errors';
 import { openCheckpoint } from '../../../src/model/checkpoint';
 import { readGguf } from '../../../src/model/gguf';
 import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+import { cliRunner } from '../../helpers/cli';
+import { tempDir } from '../../helpers/temp-dir';
 
 /** Runs the commands in-process (as cli/main.ts wires them) and returns what they printed. */
-async function cli(...args: string[]): Promise<string> {
-  const program = new Command('llama-nas').exitOverride();
-  registerExport(program);
-  registerImport(program);
-  const lines: string[] = [];
-  const spy = jest
-    .spyOn(console, 'log')
-    .mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
-  try {
-    await program.parseAsync(['node', 'llama-nas', ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return lines.join('\n');
-}
+const cli = cliRunner([registerExport, registerImport]);
 
 describe('llama-nas export --format gguf and import --gguf', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'gguf-cli-'));
-    writeRandomCheckpoint(join(dir, 'base'), tinyConfig({ intermediateSize: 64 }), 2, { tokenizer: true });
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = tempDir('gguf-cli-', (dir) =>
+    writeRandomCheckpoint(join(dir, 'base'), tinyConfig({ intermediateSize: 64 }), 2, { tokenizer: true }),
+  );
 
   it('exports a per-layer sub-network as deci Q8_0 and imports it back', async () => {
     const info = JSON.parse(
       await cli(
         'export',
         '--model',
-        join(dir, 'base'),
+        join(tmp.path, 'base'),
         '--subnet',
         '{"layers":2,"intermediate":[64,32]}',
         '--format',
@@ -47,40 +30,42 @@ describe('llama-nas export --format gguf and import --gguf', () => {
         '--gguf-type',
         'Q8_0',
         '--out',
-        join(dir, 'out'),
+        join(tmp.path, 'out'),
         '--json',
       ),
     ) as { file: string; architecture: string; type: string };
-    expect(info).toMatchObject({ file: join(dir, 'out', 'model.gguf'), architecture: 'deci', type: 'Q8_0' });
+    expect(info).toMatchObject({
+      file: join(tmp.path, 'out', 'model.gguf'),
+      architecture: 'deci',
+      type: 'Q8_0',
+    });
     expect(readGguf(info.file).metadata.get('deci.feed_forward_length')!.value).toEqual([64, 32]);
-    const text = await cli('import', '--gguf', info.file, '--out', join(dir, 'imported'));
+    const text = await cli('import', '--gguf', info.file, '--out', join(tmp.path, 'imported'));
     expect(text).toMatch(/imported deci model \(2 layers, hidden 32, 4\/2 heads, vocab 64/);
-    expect((await openCheckpoint(join(dir, 'imported'))).config.intermediateSize).toBe(64);
+    expect((await openCheckpoint(join(tmp.path, 'imported'))).config.intermediateSize).toBe(64);
   });
 
   it('refuses bad flags and files with a usage error naming them', async () => {
+    const exportBase = (...flags: string[]): Promise<string> =>
+      cli('export', '--model', join(tmp.path, 'base'), ...flags, '--out', join(tmp.path, 'x'));
+    await expect(exportBase('--format', 'gguf', '--gguf-type', 'Q4_0')).rejects.toThrow(
+      new UsageError('--gguf-type Q4_0: expected one of F32, F16, Q8_0'),
+    );
+    await expect(exportBase('--format', 'safetensors')).rejects.toThrow(UsageError);
+    writeFileSync(join(tmp.path, 'not.gguf'), 'hello, this is not a model file at all');
+    await expect(
+      cli('import', '--gguf', join(tmp.path, 'not.gguf'), '--out', join(tmp.path, 'y')),
+    ).rejects.toThrow(/not\.gguf: not a GGUF file/);
     await expect(
       cli(
-        'export',
-        '--model',
-        join(dir, 'base'),
-        '--format',
-        'gguf',
-        '--gguf-type',
-        'Q4_0',
+        'import',
+        '--gguf',
+        join(tmp.path, 'base', 'config.json'),
         '--out',
-        join(dir, 'x'),
+        join(tmp.path, 'y'),
+        '--dtype',
+        'int8',
       ),
-    ).rejects.toThrow(new UsageError('--gguf-type Q4_0: expected one of F32, F16, Q8_0'));
-    await expect(
-      cli('export', '--model', join(dir, 'base'), '--format', 'safetensors', '--out', join(dir, 'x')),
-    ).rejects.toThrow(UsageError);
-    writeFileSync(join(dir, 'not.gguf'), 'hello, this is not a model file at all');
-    await expect(cli('import', '--gguf', join(dir, 'not.gguf'), '--out', join(dir, 'y'))).rejects.toThrow(
-      /not\.gguf: not a GGUF file/,
-    );
-    await expect(
-      cli('import', '--gguf', join(dir, 'base', 'config.json'), '--out', join(dir, 'y'), '--dtype', 'int8'),
     ).rejects.toThrow(new UsageError('--dtype int8: expected float32 or bfloat16'));
   });
 });

@@ -18,16 +18,13 @@ import { loadTokenizer } from '../../../src/model/tokenizer';
 import { exportGguf, importGguf, permuteRotary } from '../../../src/model/gguf-convert';
 import { mergesFromScores } from '../../../src/model/gguf-tokenizer';
 import { tinyConfig, writeRandomCheckpoint, seededRandom } from '../../fixtures/model/random-checkpoint';
+import { tempDir } from '../../helpers/temp-dir';
 
 describe('GGUF container', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'gguf-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = tempDir('gguf-');
 
   it('reads back every metadata type and tensor it writes', () => {
-    const file = join(dir, 'kv.gguf');
+    const file = join(tmp.path, 'kv.gguf');
     const f32 = new Float32Array([1.5, -2, 3.25, 0]);
     writeGguf(
       file,
@@ -100,10 +97,10 @@ describe('GGUF container', () => {
   });
 
   it('refuses files that are not GGUF, other versions and unknown tensor types, naming them', () => {
-    const bad = join(dir, 'bad.gguf');
+    const bad = join(tmp.path, 'bad.gguf');
     writeFileSync(bad, Buffer.alloc(64));
     expect(() => readGguf(bad)).toThrow(/not a GGUF file/);
-    const file = join(dir, 'q5.gguf');
+    const file = join(tmp.path, 'q5.gguf');
     writeGguf(file, [], [{ name: 'x', dims: [4], type: GgmlType.F32, data: new Uint8Array(16) }]);
     const bytes = readFileSync(file);
     const v1 = Buffer.from(bytes);
@@ -120,7 +117,6 @@ describe('GGUF container', () => {
 });
 
 describe('GGUF conversion', () => {
-  let dir: string;
   const config = tinyConfig({
     hiddenSize: 64,
     intermediateSize: 96,
@@ -129,11 +125,9 @@ describe('GGUF conversion', () => {
     headDim: 16,
     vocabSize: 64,
   });
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'gguf-conv-'));
-    writeRandomCheckpoint(join(dir, 'base'), config, 11, { tokenizer: true });
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tmp = tempDir('gguf-conv-', (dir) =>
+    writeRandomCheckpoint(join(dir, 'base'), config, 11, { tokenizer: true }),
+  );
 
   it('permuteRotary interleaves the rotary halves of each head and undoes it', () => {
     const w = Float32Array.from({ length: 2 * 8 * 3 }, (_, i) => i);
@@ -149,15 +143,15 @@ describe('GGUF conversion', () => {
     ['one width: llama', { layers: 3, intermediate: [64, 64, 64] }, 'llama'],
     ['per-layer widths: deci', { layers: 2, intermediate: [96, 32] }, 'deci'],
   ])('import(export(sub-network)) gives the sub-network back (%s)', async (_name, spec, arch) => {
-    const base = await openCheckpoint(join(dir, 'base'));
-    const file = join(dir, `${arch}.gguf`);
+    const base = await openCheckpoint(join(tmp.path, 'base'));
+    const file = join(tmp.path, `${arch}.gguf`);
     const info = await exportGguf(base, spec, file, 'F16');
     expect(info.architecture).toBe(arch);
     const g = readGguf(file);
     expect(g.metadata.get('general.architecture')!.value).toBe(arch);
     expect(g.metadata.get(`${arch}.block_count`)!.value).toBe(spec.layers);
     expect(g.metadata.get(`${arch}.feed_forward_length`)!.value).toEqual(arch === 'llama' ? 64 : [96, 32]);
-    const out = join(dir, `${arch}-imported`);
+    const out = join(tmp.path, `${arch}-imported`);
     const r = importGguf(file, out);
     expect(r.architecture).toBe(arch);
     expect(r.widths).toEqual(spec.intermediate);
@@ -204,9 +198,9 @@ describe('GGUF conversion', () => {
   });
 
   it('Q8_0 export stores matrices in Q8_0 and falls back to F16 where rows do not fit a block', async () => {
-    const base = await openCheckpoint(join(dir, 'base'));
-    const info = await exportGguf(base, { layers: 1, intermediate: [40] }, join(dir, 'q8.gguf'), 'Q8_0');
-    const g = readGguf(join(dir, 'q8.gguf'));
+    const base = await openCheckpoint(join(tmp.path, 'base'));
+    const info = await exportGguf(base, { layers: 1, intermediate: [40] }, join(tmp.path, 'q8.gguf'), 'Q8_0');
+    const g = readGguf(join(tmp.path, 'q8.gguf'));
     expect(g.tensors.get('blk.0.attn_q.weight')!.type).toBe(GgmlType.Q8_0);
     expect(g.tensors.get('blk.0.ffn_gate.weight')!.type).toBe(GgmlType.Q8_0);
     expect(g.tensors.get('blk.0.ffn_down.weight')!.type).toBe(GgmlType.F16);
@@ -215,13 +209,13 @@ describe('GGUF conversion', () => {
   });
 
   it('refuses other architectures and unknown tensors, naming the key or tensor', async () => {
-    const file = join(dir, 'gpt.gguf');
+    const file = join(tmp.path, 'gpt.gguf');
     writeGguf(file, [['general.architecture', gguf.str('gpt2')]], []);
-    expect(() => importGguf(file, join(dir, 'x'))).toThrow(ModelFormatError);
-    expect(() => importGguf(file, join(dir, 'x'))).toThrow(/general.architecture is "gpt2"/);
-    const base = await openCheckpoint(join(dir, 'base'));
-    await exportGguf(base, { layers: 1, intermediate: [32] }, join(dir, 'one.gguf'), 'F16');
-    const g = readGguf(join(dir, 'one.gguf'));
+    expect(() => importGguf(file, join(tmp.path, 'x'))).toThrow(ModelFormatError);
+    expect(() => importGguf(file, join(tmp.path, 'x'))).toThrow(/general.architecture is "gpt2"/);
+    const base = await openCheckpoint(join(tmp.path, 'base'));
+    await exportGguf(base, { layers: 1, intermediate: [32] }, join(tmp.path, 'one.gguf'), 'F16');
+    const g = readGguf(join(tmp.path, 'one.gguf'));
     const meta = [...g.metadata.entries()].map(([k, v]) => [k, v] as [string, typeof v]);
     const tensors = [...g.tensors.values()].map((t) => ({
       name: t.name,
@@ -230,8 +224,8 @@ describe('GGUF conversion', () => {
       data: new Uint8Array(t.byteLength),
     }));
     tensors.push({ name: 'rope_freqs.weight', dims: [8], type: GgmlType.F32, data: new Uint8Array(32) });
-    writeGguf(join(dir, 'extra.gguf'), meta, tensors);
-    expect(() => importGguf(join(dir, 'extra.gguf'), join(dir, 'y'))).toThrow(
+    writeGguf(join(tmp.path, 'extra.gguf'), meta, tensors);
+    expect(() => importGguf(join(tmp.path, 'extra.gguf'), join(tmp.path, 'y'))).toThrow(
       /tensor rope_freqs.weight is not part of a llama model/,
     );
   });

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTorchPython } from '../../../src/toolchain';
-import { TrainerFailure, runTrainer, trainerArgs } from '../../../src/trainer/process';
+import { TrainerFailure, runTrainer, trainerArgs, trainerPackageDir } from '../../../src/trainer/process';
 import type { TrainerEvent } from '../../../src/trainer/protocol';
 
 const python = findTorchPython();
@@ -125,12 +125,14 @@ describe('runTrainer', () => {
           }
         });
       expect(stillRunning).toEqual([]);
-      // the folder's lock is free: a new trainer could take it at once
-      const probe = spawnSync(python!, [
-        '-c',
-        'import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)',
-        join(out, '.trainer.lock'),
-      ]);
+      // rank 0 released the folder's lease on its way out, and a new trainer takes it at once
+      expect(existsSync(join(out, '.trainer.lock'))).toBe(false);
+      const probe = spawnSync(
+        python!,
+        ['-c', 'import sys\nfrom llama_nas_trainer.lease import Lease\nLease(sys.argv[1]).acquire(0).release()', join(out, '.trainer.lock')],
+        { env: { ...process.env, PYTHONPATH: trainerPackageDir } },
+      );
+      expect(probe.stderr.toString()).toBe('');
       expect(probe.status).toBe(0);
     },
     180_000,

@@ -10,6 +10,7 @@ import { loadTokenizer } from '../../src/model/tokenizer';
 import type { PackedRow, SubnetSpec, TextTokenizer } from '../../src/model/types';
 import { describeRealModel, realModel, type RealModel } from '../helpers/real-model';
 import { FACTS } from '../helpers/real-model-data';
+import { causalRow } from '../helpers/rows';
 
 /**
  * SmolLM2-135M (imported from its GGUF), one int8 (DynamicQuantizeMatMul) sub-network: a row
@@ -20,15 +21,6 @@ import { FACTS } from '../helpers/real-model-data';
  */
 jest.setTimeout(900_000);
 const SPEC: SubnetSpec = { layers: 24, intermediate: new Array<number>(24).fill(1024) };
-
-function causalRow(tokens: number[]): PackedRow {
-  return {
-    tokens,
-    positions: tokens.map((_, i) => i),
-    segments: tokens.map(() => 0),
-    targets: tokens.map((_, i) => tokens[i + 1] ?? -1),
-  };
-}
 
 describeRealModel('SmolLM2-135M (imported from GGUF): int8 (DynamicQuantizeMatMul)', () => {
   let model: RealModel;

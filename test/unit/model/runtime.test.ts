@@ -12,21 +12,13 @@ import { type SubnetSession, openSubnet } from '../../../src/model/runtime';
 import { countParameters } from '../../../src/model/size';
 import type { PackedRow } from '../../../src/model/types';
 import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
+import { causalRow } from '../../helpers/rows';
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
   return worst;
-}
-
-function causalRow(tokens: number[]): PackedRow {
-  return {
-    tokens,
-    positions: tokens.map((_, i) => i),
-    segments: tokens.map(() => 0),
-    targets: tokens.map((_, i) => tokens[i + 1] ?? -1),
-  };
 }
 
 describe('ONNX runtime of sub-networks', () => {

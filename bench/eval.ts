@@ -35,7 +35,7 @@ function sentence(rnd: PyRandom, words: number): string {
   return out.join(' ');
 }
 
-export function mmluLike(rnd: PyRandom, questions: number): LoadedTask {
+function mmluLike(rnd: PyRandom, questions: number): LoadedTask {
   const make = (i: number, split: string): McDoc => {
     const choices = [0, 1, 2, 3].map(() => sentence(rnd, 3 + rnd.randbelow(4)));
     return {
@@ -55,7 +55,7 @@ export function mmluLike(rnd: PyRandom, questions: number): LoadedTask {
   };
 }
 
-export function arcLike(rnd: PyRandom, questions: number): LoadedTask {
+function arcLike(rnd: PyRandom, questions: number): LoadedTask {
   return {
     name: 'arc_easy',
     docs: Array.from({ length: questions }, (_, i) => ({

@@ -139,11 +139,17 @@ export async function compareKernels(
   return figures;
 }
 
-/** Float (undefined), the two int8 kernels (codes to 127, and reduced range to 63) and MatMulNBits at 8 and 4 bits. */
+/**
+ * Float (undefined), DynamicQuantizeMatMul (codes to 127, and reduced range to 63) and MatMulNBits
+ * at 8 and 4 bits, weight-only (accuracy level 0, the campaign's int8 and int4) and with int8
+ * activations (level 4).
+ */
 export const KERNEL_CANDIDATES: (LinearQuant | undefined)[] = [
   undefined,
   { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 127 } },
   { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 63 } },
+  { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 0 } },
+  { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 0 } },
   { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 4 } },
   { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 32, accuracyLevel: 4 } },
   { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 4 } },

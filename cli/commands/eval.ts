@@ -230,7 +230,7 @@ export function register(program: Command): void {
     )
     .option(
       '--quant <mode>',
-      `weight quantization of the decoder linear layers: ${QUANT_MODES.join(', ')} (int8: the faster int8 kernel)`,
+      `weight quantization of the decoder linear layers: ${QUANT_MODES.join(', ')} (int8, int4: weight-only; int8-dq, -a8: activations too)`,
       'none',
     )
     .option('--json', 'print the results as one JSON object', false)

@@ -31,10 +31,10 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .option(
       '--quant <mode>',
-      `decoder linear weights: ${QUANT_MODES.join(', ')} (int8: the faster int8 kernel, see src/model/README.md)`,
+      `decoder linear weights: ${QUANT_MODES.join(', ')} (int8, int4: weight-only; -dq, -a8: int8 activations too; see src/model/README.md)`,
       'none',
     )
-    .option('--block-size <n>', 'block size of block-wise quantization (int4 default 32, int8-nbits 128)')
+    .option('--block-size <n>', 'block size of block-wise quantization (int4 default 32, int8 128)')
     .option('--json', 'print the description (subnet.json) as JSON', false)
     .option(
       '--format <format>',

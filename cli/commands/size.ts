@@ -45,7 +45,7 @@ export function register(program: Command): void {
       '--quant <mode>',
       `weight quantization of the decoder linear layers (${QUANT_MODES.join(', ')}): their codes plus the kernel's float32 scales, the rest in --dtype`,
     )
-    .option('--block-size <n>', 'block size of block-wise quantization (int4 default 32, int8-nbits 128)')
+    .option('--block-size <n>', 'block size of block-wise quantization (int4 default 32, int8 128)')
     .option('--json', 'print {"parameters","bytes","gib"} as JSON', false)
     .action(async (opts: SizeOptions) => {
       if (!!opts.base === !!opts.model)

@@ -38,15 +38,14 @@ export interface TorchBackendOptions {
 }
 
 export interface OpenTorchSubnetOptions {
-  /** 'none' | 'int8' | 'int8-dq' | 'int8-nbits' | 'int4', with the ONNX export's codes and scales. */
+  /**
+   * A mode of src/model/quantize.ts, with the ONNX export's codes and scales: 'int8' and 'int4'
+   * are weight-only (dequantized on the fly, float compute, as the exported model computes);
+   * 'int8-dq', 'int8-a8' and 'int4-a8' also quantize each linear layer's input at run time as
+   * those ONNX kernels do (an emulation: see src/eval/README.md for how close it gets).
+   */
   quant?: string;
   quantBlockSize?: number;
-  /**
-   * Quantized modes only: 'dynamic' (default) quantizes each linear layer's input at run time as
-   * the ONNX kernels do (DynamicQuantizeMatMul: uint8 per tensor; MatMulNBits accuracy level 4:
-   * int8 per block of each row), so scores match the exported model's; 'float' is weight-only.
-   */
-  activations?: 'dynamic' | 'float';
   signal?: AbortSignal;
 }
 
@@ -345,7 +344,6 @@ export class TorchBackend implements ScoringBackend {
             intermediate: spec.intermediate,
             quant: opts.quant ?? 'none',
             ...(opts.quantBlockSize !== undefined ? { block_size: opts.quantBlockSize } : {}),
-            activations: opts.activations ?? 'dynamic',
           });
         } catch (err) {
           proc.users--;

@@ -5,19 +5,28 @@
  * - com.microsoft.MatMulNBits (block-wise): a weight W [N, K] (Hugging Face [out, in]) is cut
  *   along K into blocks of `blockSize`; each block gets one float scale (absmax / (2^(bits-1) - 1))
  *   and codes q = round(w / scale) + 2^(bits-1), stored low bits first, so w ~ (q - 2^(bits-1)) * scale.
+ *   At accuracy_level 0 the kernel dequantizes the codes and multiplies in float32: weight-only
+ *   quantization, which the PyTorch scoring backend computes the same way (`int8`, `int4`). At
+ *   accuracy_level 4 it also quantizes the activations to int8 per block (`int8-a8`, `int4-a8`).
  * - com.microsoft.DynamicQuantizeMatMul (per column): int8 codes in MatMul's [K, N] layout, one
  *   float scale per output column (absmax / qmax), zero point 0; the activations are quantized to
- *   uint8 at run time.
+ *   uint8 at run time (`int8-dq`).
  */
-export type QuantMode = 'none' | 'int8' | 'int4' | 'int8-dq' | 'int8-nbits';
-export const QUANT_MODES: readonly QuantMode[] = ['none', 'int8', 'int4', 'int8-dq', 'int8-nbits'];
+export type QuantMode = 'none' | 'int8' | 'int4' | 'int8-dq' | 'int8-a8' | 'int4-a8';
+export const QUANT_MODES: readonly QuantMode[] = ['none', 'int8', 'int4', 'int8-dq', 'int8-a8', 'int4-a8'];
+
+/** The block-wise (MatMulNBits) modes. */
+export type BlockwiseMode = 'int8' | 'int4' | 'int8-a8' | 'int4-a8';
 
 /** MatMulNBits parameters. */
 export interface QuantScheme {
   bits: 4 | 8;
   blockSize: number;
-  /** MatMulNBits accuracy_level: 4 computes with int8 activations (the VNNI/AVX2 int8 path on x86). */
-  accuracyLevel: number;
+  /**
+   * MatMulNBits accuracy_level: 0 dequantizes the weights and computes in float32 (weight-only);
+   * 4 computes with int8 activations (the VNNI/AVX2 int8 path on x86).
+   */
+  accuracyLevel: 0 | 4;
 }
 
 /** DynamicQuantizeMatMul parameters. */
@@ -38,24 +47,24 @@ export type LinearQuant =
 export const BLOCK_SIZES: readonly number[] = [16, 32, 64, 128, 256];
 
 export const INT4_DEFAULT_BLOCK = 32;
-export const INT8_NBITS_DEFAULT_BLOCK = 128;
+export const INT8_DEFAULT_BLOCK = 128;
 export const DQ_SCHEME: PerColumnScheme = { qmax: 63 };
 
-/**
- * The kernel plain `int8` means. Measured by `npx llama-nas bench quant` (see src/model/README.md):
- * on this machine's AVX2 CPU DynamicQuantizeMatMul is faster than 8-bit MatMulNBits at the same
- * logit error.
- */
-export const INT8_DEFAULT: 'int8-dq' | 'int8-nbits' = 'int8-dq';
-
 /** MatMulNBits schemes of the block-wise modes at their default block sizes. */
-export const QUANT_SCHEMES: Record<'int8-nbits' | 'int4', QuantScheme> = {
-  'int8-nbits': { bits: 8, blockSize: INT8_NBITS_DEFAULT_BLOCK, accuracyLevel: 4 },
-  int4: { bits: 4, blockSize: INT4_DEFAULT_BLOCK, accuracyLevel: 4 },
+export const QUANT_SCHEMES: Record<BlockwiseMode, QuantScheme> = {
+  int8: { bits: 8, blockSize: INT8_DEFAULT_BLOCK, accuracyLevel: 0 },
+  int4: { bits: 4, blockSize: INT4_DEFAULT_BLOCK, accuracyLevel: 0 },
+  'int8-a8': { bits: 8, blockSize: INT8_DEFAULT_BLOCK, accuracyLevel: 4 },
+  'int4-a8': { bits: 4, blockSize: INT4_DEFAULT_BLOCK, accuracyLevel: 4 },
 };
 
+/** Whether a mode quantizes the activations at run time as well as the weights. */
+export function quantizesActivations(mode: QuantMode): boolean {
+  return mode === 'int8-dq' || mode === 'int8-a8' || mode === 'int4-a8';
+}
+
 export interface QuantOptions {
-  /** Block size of the block-wise (MatMulNBits) modes; default 32 for int4, 128 for int8-nbits. */
+  /** Block size of the block-wise (MatMulNBits) modes; default 32 for int4, 128 for int8. */
   blockSize?: number;
 }
 
@@ -70,18 +79,15 @@ export function parseQuantMode(value: string | undefined): QuantMode {
 /** The storage and kernel of a quantization mode; undefined for 'none'. */
 export function linearQuant(mode: QuantMode, opts: QuantOptions = {}): LinearQuant | undefined {
   if (mode === 'none') return undefined;
-  const resolved = mode === 'int8' ? INT8_DEFAULT : mode;
-  if (resolved === 'int8-dq') {
+  if (mode === 'int8-dq') {
     if (opts.blockSize !== undefined)
-      throw new Error(
-        `a block size applies to block-wise modes (int4, int8-nbits), not ${mode} (per column)`,
-      );
+      throw new Error(`a block size applies to block-wise modes (int8, int4, int8-a8, int4-a8), not ${mode} (per column)`);
     return { kernel: 'DynamicQuantizeMatMul', scheme: DQ_SCHEME };
   }
-  const blockSize = opts.blockSize ?? QUANT_SCHEMES[resolved].blockSize;
+  const blockSize = opts.blockSize ?? QUANT_SCHEMES[mode].blockSize;
   if (!BLOCK_SIZES.includes(blockSize))
     throw new Error(`block size ${blockSize} is not one of ${BLOCK_SIZES.join(', ')}`);
-  return { kernel: 'MatMulNBits', scheme: { ...QUANT_SCHEMES[resolved], blockSize } };
+  return { kernel: 'MatMulNBits', scheme: { ...QUANT_SCHEMES[mode], blockSize } };
 }
 
 /** A short name of a kernel and its parameters, for file names and metadata. */

@@ -16,13 +16,14 @@ export interface OpenSubnetOptions {
   /** Cache of exported sub-networks (default: stateDir()/onnx). */
   cacheDir?: string;
   /**
-   * Weight quantization of the decoder layers' linear weights: 'none' (float32, the default),
-   * 'int8' (the faster int8 kernel on this machine, see quantize.ts INT8_DEFAULT), 'int8-dq'
-   * (DynamicQuantizeMatMul, per-column scales), 'int8-nbits' or 'int4' (block-wise MatMulNBits);
-   * embedding, norms and lm_head stay float32.
+   * Weight quantization of the decoder layers' linear weights (src/model/quantize.ts): 'none'
+   * (float32, the default), 'int8' or 'int4' (weight-only, block-wise MatMulNBits computing in
+   * float32), 'int8-a8' or 'int4-a8' (MatMulNBits with int8 activations), 'int8-dq'
+   * (DynamicQuantizeMatMul, per-column scales, uint8 activations); embedding, norms and lm_head
+   * stay float32.
    */
   quant?: string;
-  /** Block size of the block-wise modes (int4: default 32, int8-nbits: default 128). */
+  /** Block size of the block-wise modes (int4: default 32, int8: default 128). */
   quantBlockSize?: number;
   /**
    * Upper bound on batch size x padded length per session run (default 4096). Not used by

@@ -21,7 +21,8 @@ import { writeTaskData } from '../helpers/real-model-data';
  * through the evaluation pipeline by the PyTorch backend (float32 on the CPU, one scoring process
  * for every sub-network) and by the ONNX backend, on the five tasks, for the full network and
  * sub-networks with fewer layers, narrower MLPs and mixed per-layer widths: the same prediction
- * item by item and every choice's log-likelihood within 1e-3.
+ * item by item and every choice's log-likelihood within 1e-3. Quantized likewise: the campaign's
+ * int8 and int4 (weight-only: the export's codes and scales, float compute on both backends).
  */
 jest.setTimeout(1_800_000);
 
@@ -31,11 +32,19 @@ const TASKS: TaskName[] = ['arc_easy', 'arc_challenge', 'mmlu', 'truthfulqa_mc1'
 const LIMIT = 8;
 const MIXED = [1536, 768, 384, 1152, 512, 1536, 256, 1024, 640, 1280, 768, 1536];
 
-const SUBNETS: [string, SubnetSpec][] = [
-  ['full network (30 x 1536)', { layers: 30, intermediate: new Array<number>(30).fill(1536) }],
-  ['fewer layers (12 x 1536)', { layers: 12, intermediate: new Array<number>(12).fill(1536) }],
-  ['narrower MLP (20 x 768)', { layers: 20, intermediate: new Array<number>(20).fill(768) }],
-  ['mixed per layer (12 layers, 256..1536)', { layers: 12, intermediate: MIXED }],
+const FULL: SubnetSpec = { layers: 30, intermediate: new Array<number>(30).fill(1536) };
+const NARROWER: SubnetSpec = { layers: 20, intermediate: new Array<number>(20).fill(768) };
+const MIXED_SUBNET: SubnetSpec = { layers: 12, intermediate: MIXED };
+
+const CASES: [string, SubnetSpec, 'none' | 'int8' | 'int4'][] = [
+  ['full network (30 x 1536)', FULL, 'none'],
+  ['fewer layers (12 x 1536)', { layers: 12, intermediate: new Array<number>(12).fill(1536) }, 'none'],
+  ['narrower MLP (20 x 768)', NARROWER, 'none'],
+  ['mixed per layer (12 layers, 256..1536)', MIXED_SUBNET, 'none'],
+  ['full network (30 x 1536)', FULL, 'int8'],
+  ['narrower MLP (20 x 768)', NARROWER, 'int8'],
+  ['mixed per layer (12 layers, 256..1536)', MIXED_SUBNET, 'int8'],
+  ['full network (30 x 1536)', FULL, 'int4'],
 ];
 
 interface Parity {
@@ -81,17 +90,17 @@ describeRealModel(
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    it.each(SUBNETS)(
-      '%s: the same predictions item by item, log-likelihoods within 1e-3',
-      async (label, subnet) => {
+    it.each(CASES)(
+      '%s, quantization %s: the same predictions item by item, log-likelihoods within 1e-3',
+      async (label, subnet, quant) => {
         // one ONNX session per sub-network for its five tasks (each evaluation would load its own)
         const onnx = keepSessionsOpen(onnxBackend({ threads: 2, cacheDir: join(dir, 'onnx') }));
         const lines: string[] = [];
         try {
           for (const name of TASKS) {
             const task = { name, data: paths[name], limit: LIMIT };
-            const viaTorch = await evaluateSubnet({ modelDir, subnet, task }, { backend: torch });
-            const viaOnnx = await evaluateSubnet({ modelDir, subnet, task }, { backend: onnx });
+            const viaTorch = await evaluateSubnet({ modelDir, subnet, task }, { backend: torch, quant });
+            const viaOnnx = await evaluateSubnet({ modelDir, subnet, task }, { backend: onnx, quant });
             expect(viaTorch.subnet).toEqual(subnet);
             expect(viaTorch.result.nSamples).toBe(LIMIT);
             const { worst, choices, mismatches } = parity(viaTorch.result, viaOnnx.result);
@@ -107,7 +116,7 @@ describeRealModel(
             });
           }
         } finally {
-          console.log(`SmolLM2-135M ${label}, torch vs ONNX:\n${lines.join('\n')}`);
+          console.log(`SmolLM2-135M ${label}, ${quant}, torch vs ONNX:\n${lines.join('\n')}`);
           await onnx.close();
         }
       },

@@ -1,13 +1,16 @@
 """Weight quantization with the codes and scales the ONNX export writes (src/model/quantize.ts).
 
-- Per column ("int8-dq", DynamicQuantizeMatMul): one float32 scale per output channel,
-  scale = absmax / qmax (qmax 63), codes = clamp(round_half_up(w / scale), -qmax, qmax).
-- Block-wise ("int8-nbits", "int4", MatMulNBits): a weight [N, K] is cut along K into blocks;
+- Block-wise ("int8", "int4": weight-only, MatMulNBits accuracy level 0; "int8-a8", "int4-a8":
+  level 4, int8 activations): a weight [N, K] is cut along K into blocks;
   scale = absmax / (2^(bits-1) - 1), codes = clamp(round_half_up(w / scale) + 2^(bits-1), 0, 2^bits - 1).
+- Per column ("int8-dq", DynamicQuantizeMatMul, uint8 activations): one float32 scale per output
+  channel, scale = absmax / qmax (qmax 63), codes = clamp(round_half_up(w / scale), -qmax, qmax).
 
 The arithmetic is done in float64 from the float32 weights, as JavaScript does (its numbers are
 doubles; Math.fround rounds the scale to float32; Math.round rounds halves up), so the codes are
 the same bit for bit. Codes are kept unpacked (one byte each) and dequantized on the fly.
+Weight-only modes then compute in float, as the exported model does; the others also quantize
+each linear layer's input at run time, emulating the ONNX kernel.
 """
 
 from __future__ import annotations
@@ -20,11 +23,9 @@ import torch.nn.functional as F
 
 INT8_DQ_QMAX = 63
 INT4_DEFAULT_BLOCK = 32
-INT8_NBITS_DEFAULT_BLOCK = 128
+INT8_DEFAULT_BLOCK = 128
 BLOCK_SIZES = (16, 32, 64, 128, 256)
-# What plain "int8" means: the export's INT8_DEFAULT (src/model/quantize.ts).
-INT8_DEFAULT = "int8-dq"
-MODES = ("none", "int8", "int4", "int8-dq", "int8-nbits")
+MODES = ("none", "int8", "int4", "int8-dq", "int8-a8", "int4-a8")
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,15 @@ class Scheme:
     bits: int
     block_size: int = 0
     qmax: int = 0
+    # whether the kernel quantizes its activations at run time too (not weight-only)
+    activations: bool = False
 
     @property
     def tag(self) -> str:
-        """The export's quantTag: dq8c63, nb4b32a4 ..."""
+        """The export's quantTag: nb8b128a0, nb4b32a4, dq8c63 ..."""
         if self.kind == "per_column":
             return f"dq8c{self.qmax}"
-        return f"nb{self.bits}b{self.block_size}a4"
+        return f"nb{self.bits}b{self.block_size}a{4 if self.activations else 0}"
 
 
 def scheme_of(mode: str, block_size: Optional[int] = None) -> Optional[Scheme]:
@@ -47,15 +50,15 @@ def scheme_of(mode: str, block_size: Optional[int] = None) -> Optional[Scheme]:
         raise ValueError(f'quantization "{mode}" is not one of {", ".join(MODES)}')
     if mode == "none":
         return None
-    resolved = INT8_DEFAULT if mode == "int8" else mode
-    if resolved == "int8-dq":
+    if mode == "int8-dq":
         if block_size is not None:
-            raise ValueError(f"a block size applies to block-wise modes (int4, int8-nbits), not {mode} (per column)")
-        return Scheme("per_column", 8, qmax=INT8_DQ_QMAX)
-    bs = block_size if block_size is not None else (INT4_DEFAULT_BLOCK if resolved == "int4" else INT8_NBITS_DEFAULT_BLOCK)
+            raise ValueError(f"a block size applies to block-wise modes (int8, int4, int8-a8, int4-a8), not {mode} (per column)")
+        return Scheme("per_column", 8, qmax=INT8_DQ_QMAX, activations=True)
+    bits = 4 if mode.startswith("int4") else 8
+    bs = block_size if block_size is not None else (INT4_DEFAULT_BLOCK if bits == 4 else INT8_DEFAULT_BLOCK)
     if bs not in BLOCK_SIZES:
         raise ValueError(f"block size {bs} is not one of {', '.join(map(str, BLOCK_SIZES))}")
-    return Scheme("blockwise", 4 if resolved == "int4" else 8, block_size=bs)
+    return Scheme("blockwise", bits, block_size=bs, activations=mode.endswith("-a8"))
 
 
 def _round_half_up(x: torch.Tensor) -> torch.Tensor:

@@ -153,13 +153,13 @@ def plan_batches(lengths: Sequence[int], budget: int) -> List[List[int]]:
 class Subnet:
     """A sub-network of the loaded model: weight views, or int8/int4 codes of those views."""
 
-    def __init__(self, model: LlamaForCausalLM, layers: int, widths: List[int], scheme: Optional[Scheme], dynamic: bool = True) -> None:
+    def __init__(self, model: LlamaForCausalLM, layers: int, widths: List[int], scheme: Optional[Scheme]) -> None:
         self.model = model
         self.layers = layers
         self.widths = widths
         self.scheme = scheme
-        # quantize activations at run time as the ONNX kernels do (see quant.py)
-        self.dynamic = dynamic
+        # quantize activations at run time as the ONNX kernel does (see quant.py); else weight-only
+        self.dynamic = scheme is not None and scheme.activations
         self.quantized: List[Dict[str, QuantizedLinear]] = []
         if scheme is not None:
             with torch.no_grad():
@@ -341,13 +341,10 @@ class Server:
         try:
             layers, widths = check_subnet(self.cfg, h.get("layers"), h.get("intermediate"))
             scheme = scheme_of(h.get("quant") or "none", h.get("block_size"))
-            activations = h.get("activations") or "dynamic"
-            if activations not in ("dynamic", "float"):
-                raise ValueError(f'activations "{activations}" is not "dynamic" or "float"')
         except ValueError as err:
             raise ScoringError("bad_request", str(err)) from err
         with torch.no_grad():
-            subnet = self.guard(lambda: Subnet(self.model, layers, widths, scheme, activations == "dynamic"))
+            subnet = self.guard(lambda: Subnet(self.model, layers, widths, scheme))
         sid = self.next_id
         self.next_id += 1
         self.subnets[sid] = subnet

@@ -171,7 +171,7 @@ def test_per_column_codes_match_the_export_arithmetic():
     np.testing.assert_array_equal(q.weight(torch.float32).numpy(), codes.astype(np.float32) * scales[:, None])
 
 
-@pytest.mark.parametrize("mode,bits,bs", [("int4", 4, 16), ("int8-nbits", 8, 16)])
+@pytest.mark.parametrize("mode,bits,bs", [("int4", 4, 16), ("int8", 8, 16), ("int8-a8", 8, 16)])
 def test_blockwise_codes(mode, bits, bs):
     w = torch.randn(5, 37, generator=torch.Generator().manual_seed(4))  # 37: a partial last block
     q = QuantizedLinear(w, scheme_of(mode, bs))
@@ -187,6 +187,24 @@ def test_blockwise_codes(mode, bits, bs):
             seg = w[r, b * bs: (b + 1) * bs]
             assert float(q.scales[r, b]) == pytest.approx(float(seg.abs().max()) / (zero - 1), rel=1e-6)
     assert float((deq - w).abs().max()) <= float(q.scales.max()) / 2 + 1e-6
+
+
+def test_int8_and_int4_are_weight_only_with_the_export_tags():
+    # the tags are the export's quantTag (src/model/quantize.ts): a0 = float compute, a4 = int8 activations
+    assert {m: scheme_of(m).tag for m in ("int8", "int4", "int8-a8", "int4-a8", "int8-dq")} == {
+        "int8": "nb8b128a0", "int4": "nb4b32a0", "int8-a8": "nb8b128a4", "int4-a8": "nb4b32a4", "int8-dq": "dq8c63"}
+    assert not scheme_of("int8").activations and not scheme_of("int4").activations
+    w = torch.randn(6, 40, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(3, 40, generator=torch.Generator().manual_seed(6))
+    server = FakeServer(tiny(2))
+    for mode in ("int8", "int4"):
+        sid = server.open({"layers": 1, "intermediate": [48], "quant": mode})["id"]
+        assert not server.subnets[sid].dynamic
+        # weight-only: the input is not quantized, the product is the float one with the dequantized weight
+        q = QuantizedLinear(w, scheme_of(mode, 16))
+        torch.testing.assert_close(q.apply(x, dynamic=False), x @ q.weight(torch.float32).T, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="not one of"):
+        scheme_of("int8-nbits")
 
 
 def test_quantized_subnet_scores_close_to_float_and_frees_codes():
@@ -318,7 +336,7 @@ def test_dynamic_blockwise_activations_per_row_block():
     g = torch.Generator().manual_seed(7)
     w = torch.randn(4, 40, generator=g)
     x = torch.randn(3, 40, generator=g)
-    q = QuantizedLinear(w, scheme_of("int4", 16))
+    q = QuantizedLinear(w, scheme_of("int4-a8", 16))
     got = q.apply(x, dynamic=True)
     xp = F.pad(x, (0, 8)).view(3, 3, 16)
     s = xp.abs().amax(dim=2, keepdim=True) / 127
@@ -349,9 +367,10 @@ def test_dynamic_per_row_range_excludes_padding_and_other_rows():
     assert not torch.allclose(q.apply(batch, dynamic=True)[0, :4], alone, atol=1e-3)
 
 
-def test_int8_subnet_scores_do_not_depend_on_the_batch():
+@pytest.mark.parametrize("mode", ["int8", "int8-dq"])
+def test_int8_subnet_scores_do_not_depend_on_the_batch(mode):
     server = FakeServer(tiny(4))
-    sid = server.open({"layers": 2, "intermediate": [24, 16], "quant": "int8"})["id"]
+    sid = server.open({"layers": 2, "intermediate": [24, 16], "quant": mode})["id"]
     rnd = np.random.default_rng(3)
 
     def row(n):
@@ -365,12 +384,12 @@ def test_int8_subnet_scores_do_not_depend_on_the_batch():
         np.testing.assert_allclose(together[r][:-1], alone[:-1], rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["int8", "int4"])
+@pytest.mark.parametrize("mode", ["int8-dq", "int4-a8"])
 def test_dynamic_quantization_on_bfloat16_matches_float32(mode):
     g = torch.Generator().manual_seed(8)
     w = torch.randn(8, 64, generator=g)
     x = torch.randn(5, 64, generator=g).to(torch.bfloat16)
-    q = QuantizedLinear(w, scheme_of(mode, 16 if mode == "int4" else None))
+    q = QuantizedLinear(w, scheme_of(mode, 16 if mode == "int4-a8" else None))
     ref = q.apply(x.float(), dynamic=True)
     got = q.apply(x, dynamic=True)
     assert got.dtype == torch.bfloat16

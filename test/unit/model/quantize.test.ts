@@ -10,7 +10,6 @@ import { exportSubnet, measureExport } from '../../../src/model/export';
 import { GraphBuilder, OnnxType } from '../../../src/model/onnx';
 import {
   DQ_SCHEME,
-  INT8_DEFAULT,
   type QuantScheme,
   QUANT_SCHEMES,
   dequantize,
@@ -131,15 +130,21 @@ describe('per-column quantization (DynamicQuantizeMatMul)', () => {
     await session.release();
   });
 
-  it('int8 resolves to the measured default kernel; block sizes only for block-wise modes', () => {
+  it('int8 and int4 are weight-only (float compute); the -a8 modes quantize activations; block sizes only for block-wise modes', () => {
     expect(linearQuant('none')).toBeUndefined();
-    expect(linearQuant('int8')!.kernel).toBe(
-      INT8_DEFAULT === 'int8-dq' ? 'DynamicQuantizeMatMul' : 'MatMulNBits',
-    );
+    expect(linearQuant('int8')).toEqual({
+      kernel: 'MatMulNBits',
+      scheme: { bits: 8, blockSize: 128, accuracyLevel: 0 },
+    });
     expect(linearQuant('int4', { blockSize: 64 })).toEqual({
       kernel: 'MatMulNBits',
-      scheme: { bits: 4, blockSize: 64, accuracyLevel: 4 },
+      scheme: { bits: 4, blockSize: 64, accuracyLevel: 0 },
     });
+    expect(linearQuant('int4-a8')).toEqual({
+      kernel: 'MatMulNBits',
+      scheme: { bits: 4, blockSize: 32, accuracyLevel: 4 },
+    });
+    expect(linearQuant('int8-dq')!.kernel).toBe('DynamicQuantizeMatMul');
     expect(() => linearQuant('int4', { blockSize: 48 })).toThrow(/block size 48/);
     expect(() => linearQuant('int8-dq', { blockSize: 32 })).toThrow(/block-wise/);
   });
@@ -163,7 +168,7 @@ describe('quantized sub-networks', () => {
     const tokens = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3];
     const diffs: Record<string, number> = {};
     let reference: Float32Array | undefined;
-    for (const quant of ['none', 'int8', 'int8-dq', 'int8-nbits', 'int4']) {
+    for (const quant of ['none', 'int8', 'int8-dq', 'int8-a8', 'int4', 'int4-a8']) {
       const s = await openSubnet(join(dir, 'model'), spec, {
         cacheDir: join(dir, 'cache'),
         threads: 1,
@@ -178,13 +183,14 @@ describe('quantized sub-networks', () => {
       diffs[quant] = worst;
     }
     const spread = Math.max(...Array.from(reference!, Math.abs));
-    for (const quant of ['int8', 'int8-dq', 'int8-nbits']) {
+    for (const quant of ['int8', 'int8-dq', 'int8-a8']) {
       expect(diffs[quant]!).toBeGreaterThan(0);
       expect(diffs[quant]! / spread).toBeLessThan(INT8_LOGIT_BOUND);
     }
-    expect(diffs.int8).toBe(diffs[INT8_DEFAULT]);
-    expect(diffs.int4! / spread).toBeLessThan(INT4_LOGIT_BOUND);
-    expect(diffs.int4!).toBeGreaterThan(Math.max(diffs['int8-dq']!, diffs['int8-nbits']!));
+    for (const quant of ['int4', 'int4-a8']) {
+      expect(diffs[quant]! / spread).toBeLessThan(INT4_LOGIT_BOUND);
+      expect(diffs[quant]!).toBeGreaterThan(Math.max(diffs.int8!, diffs['int8-dq']!, diffs['int8-a8']!));
+    }
     await expect(openSubnet(join(dir, 'model'), spec, { quant: 'int3' })).rejects.toThrow(
       /"int3" is not one of/,
     );
@@ -195,7 +201,7 @@ describe('quantized sub-networks', () => {
     const spec = { layers: 2, intermediate: [96, 64] };
     const sizes: Record<string, number> = {};
     const tokens = [5, 3, 8];
-    for (const quant of ['none', 'int8-dq', 'int8-nbits', 'int4'] as const) {
+    for (const quant of ['none', 'int8', 'int8-dq', 'int8-a8', 'int4'] as const) {
       const out = join(dir, `export-${quant}`);
       const info = await exportSubnet(ckpt, spec, out, quant);
       expect(info.measured.parameters).toBe(countParameters(config, spec).total);
@@ -236,7 +242,9 @@ describe('quantized sub-networks', () => {
     const floatOther = 4 * countParameters(config, spec).other;
     expect(sizes.none).toBe(floatOther + floatLinear);
     expect(sizes['int8-dq']).toBe(floatOther + perColumn);
-    expect(sizes['int8-nbits']).toBe(floatOther + blockwise(8, QUANT_SCHEMES['int8-nbits'].blockSize));
+    expect(sizes.int8).toBe(floatOther + blockwise(8, QUANT_SCHEMES.int8.blockSize));
+    // the activations' quantization is the kernel's, not the file's
+    expect(sizes['int8-a8']).toBe(sizes.int8);
     expect(sizes.int4).toBe(floatOther + blockwise(4, QUANT_SCHEMES.int4.blockSize));
     // the expected ratios of the linear layers' bytes: 1/4 (int8) and 1/8 (int4) of float32, plus scales
     const linearRatio = (q: string) => (sizes[q]! - floatOther) / floatLinear;
@@ -254,8 +262,8 @@ describe('quantized sub-networks', () => {
     const spec = { layers: 1, intermediate: [96] };
     const a = await exportSubnet(ckpt, spec, join(dir, 'b16'), 'int4', { blockSize: 16 });
     const b = await exportSubnet(ckpt, spec, join(dir, 'b64'), 'int4', { blockSize: 64 });
-    expect(a.quantKernel).toBe('nb4b16a4');
-    expect(b.quantKernel).toBe('nb4b64a4');
+    expect(a.quantKernel).toBe('nb4b16a0');
+    expect(b.quantKernel).toBe('nb4b64a0');
     expect(a.measured.bytes).toBe(quantizedModelSize(config, spec, 'f32', 'int4', { blockSize: 16 }).bytes);
     expect(a.measured.bytes).toBeGreaterThan(b.measured.bytes);
   });

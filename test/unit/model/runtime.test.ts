@@ -124,7 +124,7 @@ describe('ONNX runtime of sub-networks', () => {
     }
   });
 
-  it('scores a row of an int8 (DynamicQuantizeMatMul) sub-network the same alone as batched with rows of other lengths', async () => {
+  it('scores a row of an int8-dq (DynamicQuantizeMatMul) sub-network the same alone as batched with rows of other lengths', async () => {
     // DynamicQuantizeMatMul ranges its activations over its whole input tensor: the session runs
     // each row alone, so no other row nor padding enters a row's range
     const rows = [
@@ -133,7 +133,7 @@ describe('ONNX runtime of sub-networks', () => {
       causalRow([33, 8]),
       causalRow([5, 9, 2, 33]),
     ];
-    for (const quant of ['int8', 'int8-dq']) {
+    for (const quant of ['int8-dq']) {
       const s = await openSubnet(modelDir, small, { cacheDir: join(dir, `c-${quant}`), threads: 1, quant });
       try {
         const batched = await s.scorePacked(rows);
@@ -157,7 +157,7 @@ describe('ONNX runtime of sub-networks', () => {
     }
   });
 
-  it('runs the final norm and lm_head only at scored positions, scoring as the full logits do (untied, tied, int8)', async () => {
+  it('runs the final norm and lm_head only at scored positions, scoring as the full logits do (untied, tied, int8-dq)', async () => {
     const tiedDir = join(dir, 'tied-scored');
     writeRandomCheckpoint(tiedDir, tinyConfig({ tieWordEmbeddings: true }), 6);
     const sessions = [
@@ -167,7 +167,7 @@ describe('ONNX runtime of sub-networks', () => {
         { layers: 2, intermediate: [48, 8] },
         { cacheDir: join(dir, 'c2'), threads: 1 },
       ),
-      await openSubnet(modelDir, small, { cacheDir: join(dir, 'c3'), threads: 1, quant: 'int8' }),
+      await openSubnet(modelDir, small, { cacheDir: join(dir, 'c3'), threads: 1, quant: 'int8-dq' }),
     ];
     const nodes = decodeNodes(readFileSync(sessions[0]!.modelPath)).map((n) => n.opType);
     // the gather comes before the final norm (the last ReduceMean) and the head
@@ -178,7 +178,7 @@ describe('ONNX runtime of sub-networks', () => {
     const b = [7, 8];
     for (const s of sessions) {
       // row a: two scored positions; row b: none (all NaN, also in a padded batch with a). Row a
-      // alone, as logits() runs it: int8 quantizes activations per batch, padding would change them
+      // alone, as logits() runs it: int8-dq quantizes activations per batch, padding would change them
       const sparse: PackedRow = {
         ...causalRow(a),
         targets: a.map((_, i) => (i === 2 ? 11 : i === 6 ? 41 : -1)),

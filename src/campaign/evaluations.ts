@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { onnxBackend, type ScoringBackend } from '../eval/backend';
 import { evaluateSubnet, type EvaluationStage } from '../eval/pipeline';
 import { openCheckpoint } from '../model/checkpoint';
+import { linearQuant, quantTag } from '../model/quantize';
 import { quantizedModelSize } from '../model/size';
 import { canonicalSubnet } from '../model/subnet';
 import { measureThroughput } from '../model/throughput';
@@ -95,7 +96,9 @@ export function evaluationContext(
       sizeDtype: opts.sizeDtype,
       numerics: opts.numerics,
     },
-    quantization: opts.quant,
+    // the kernel and its parameters, not the mode's name: a mode that changes meaning (int8 was
+    // DynamicQuantizeMatMul before it became weight-only) never answers from the old entries
+    quantization: opts.quant === 'none' ? 'none' : quantTag(linearQuant(opts.quant)!),
   };
 }
 

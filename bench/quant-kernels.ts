@@ -49,6 +49,11 @@ function linearModel(
     const b = g.constTensor(OnnxType.INT8, [k, n], new Uint8Array(q.codes.buffer));
     const s = g.constTensor(OnnxType.FLOAT, [n], new Uint8Array(q.scales.buffer));
     g.nodeN('DynamicQuantizeMatMul', ['x', b, s], {}, ['y'], 'com.microsoft');
+  } else if (quant.kernel === 'DequantizeLinear') {
+    const q = quantizePerColumn(w, n, k, quant.scheme);
+    const b = g.constTensor(OnnxType.INT8, [k, n], new Uint8Array(q.codes.buffer));
+    const s = g.constTensor(OnnxType.FLOAT, [n], new Uint8Array(q.scales.buffer));
+    g.node('MatMul', ['x', g.node('DequantizeLinear', [b, s], { axis: 1 })], {}, 'y');
   } else {
     const q = quantizeBlockwise(w, n, k, quant.scheme);
     const { bits, blockSize, accuracyLevel } = quant.scheme;
@@ -69,7 +74,7 @@ function linearModel(
 
 function storedWeights(w: Float32Array, n: number, k: number, quant: LinearQuant | undefined): Float32Array {
   if (!quant) return w;
-  if (quant.kernel === 'DynamicQuantizeMatMul')
+  if (quant.kernel !== 'MatMulNBits')
     return dequantizePerColumn(quantizePerColumn(w, n, k, quant.scheme));
   return dequantize(quantizeBlockwise(w, n, k, quant.scheme), quant.scheme);
 }
@@ -140,14 +145,15 @@ export async function compareKernels(
 }
 
 /**
- * Float (undefined), DynamicQuantizeMatMul (codes to 127, and reduced range to 63) and MatMulNBits
- * at 8 and 4 bits, weight-only (accuracy level 0, the campaign's int8 and int4) and with int8
- * activations (level 4).
+ * Float (undefined); weight-only int8 (DequantizeLinear + MatMul, the campaign's int8);
+ * DynamicQuantizeMatMul (codes to 127, and reduced range to 63); MatMulNBits at 8 and 4 bits,
+ * weight-only (accuracy level 0; 4 bits is the campaign's int4) and with int8 activations (level 4).
  */
 export const KERNEL_CANDIDATES: (LinearQuant | undefined)[] = [
   undefined,
   { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 127 } },
   { kernel: 'DynamicQuantizeMatMul', scheme: { qmax: 63 } },
+  { kernel: 'DequantizeLinear', scheme: { qmax: 127 } },
   { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 0 } },
   { kernel: 'MatMulNBits', scheme: { bits: 4, blockSize: 32, accuracyLevel: 0 } },
   { kernel: 'MatMulNBits', scheme: { bits: 8, blockSize: 128, accuracyLevel: 4 } },

@@ -219,7 +219,7 @@ async function* quantBlobs(ckpt: Checkpoint, spec: SubnetSpec, quant: LinearQuan
         w = new Float32Array(n * k);
         for (let r = 0; r < n; r++) w.set(full.subarray(r * cols, r * cols + k), r * k);
       }
-      if (quant.kernel === 'DynamicQuantizeMatMul') {
+      if (quant.kernel !== 'MatMulNBits') {
         const q = quantizePerColumn(w, n, k, quant.scheme);
         yield { key: `l${l}.${which}.qb`, bytes: new Uint8Array(q.codes.buffer) };
         yield { key: `l${l}.${which}.qs`, bytes: new Uint8Array(q.scales.buffer) };
@@ -252,7 +252,7 @@ function sharedLayout(config: LlamaConfig, location: string): Map<string, Extern
 export interface SubnetGraphOptions {
   /** Extra entries for the model's metadata_props. */
   metadata?: Record<string, string>;
-  /** Decoder linear layers as quantized kernels (MatMulNBits or DynamicQuantizeMatMul). */
+  /** Decoder linear layers as quantized kernels (MatMulNBits, DequantizeLinear + MatMul or DynamicQuantizeMatMul). */
   quant?: LinearQuant;
 }
 
@@ -301,6 +301,12 @@ export function buildSubnetModel(
       const codes = g.external(bKey, OnnxType.INT8, [k, n], locate(bKey, []));
       const scales = g.external(sKey, OnnxType.FLOAT, [n], locate(sKey, []));
       return g.nodeN('DynamicQuantizeMatMul', [x, codes, scales], {}, 1, 'com.microsoft')[0]!;
+    }
+    if (quant.kernel === 'DequantizeLinear') {
+      // weight-only: the same [K, N] codes and per-column scales, dequantized, a float MatMul
+      const codes = g.external(bKey, OnnxType.INT8, [k, n], locate(bKey, []));
+      const scales = g.external(sKey, OnnxType.FLOAT, [n], locate(sKey, []));
+      return g.node('MatMul', [x, g.node('DequantizeLinear', [codes, scales], { axis: 1 })]);
     }
     const { bits, blockSize, accuracyLevel } = quant.scheme;
     const blocks = Math.ceil(k / blockSize);
@@ -472,7 +478,7 @@ export interface ExportInfo {
 
 /**
  * Measures an exported model from its files: parameters (float initializers stored externally,
- * plus N x K of every quantized MatMulNBits and the int8 codes of DynamicQuantizeMatMul) and the bytes
+ * plus N x K of every quantized MatMulNBits and the int8 codes of the per-column kernels) and the bytes
  * of external weight data it references (codes and scales of quantized layers included).
  */
 export function measureExport(

@@ -1,22 +1,24 @@
 /**
- * Weight quantization of the decoder layers' linear weights, in the layouts of two ONNX Runtime
- * CPU kernels:
+ * Weight quantization of the decoder layers' linear weights, in the layouts of ONNX Runtime CPU
+ * kernels:
  *
+ * - DequantizeLinear + MatMul (per column, `int8`: weight-only): int8 codes in MatMul's [K, N]
+ *   layout, one float scale per output column (absmax / 127), zero point 0, dequantized and
+ *   multiplied in float32 (the session folds the dequantization into float weights, runtime.ts
+ *   sessionOptions), as the PyTorch scoring backend computes it.
  * - com.microsoft.MatMulNBits (block-wise): a weight W [N, K] (Hugging Face [out, in]) is cut
  *   along K into blocks of `blockSize`; each block gets one float scale (absmax / (2^(bits-1) - 1))
  *   and codes q = round(w / scale) + 2^(bits-1), stored low bits first, so w ~ (q - 2^(bits-1)) * scale.
- *   At accuracy_level 0 the kernel dequantizes the codes and multiplies in float32: weight-only
- *   quantization, which the PyTorch scoring backend computes the same way (`int8`, `int4`). At
+ *   At accuracy_level 0 the kernel dequantizes and multiplies in float32 (`int4`: weight-only); at
  *   accuracy_level 4 it also quantizes the activations to int8 per block (`int8-a8`, `int4-a8`).
- * - com.microsoft.DynamicQuantizeMatMul (per column): int8 codes in MatMul's [K, N] layout, one
- *   float scale per output column (absmax / qmax), zero point 0; the activations are quantized to
- *   uint8 at run time (`int8-dq`).
+ * - com.microsoft.DynamicQuantizeMatMul (per column, `int8-dq`): codes as DequantizeLinear's with
+ *   absmax / 63; the activations are quantized to uint8 at run time.
  */
 export type QuantMode = 'none' | 'int8' | 'int4' | 'int8-dq' | 'int8-a8' | 'int4-a8';
 export const QUANT_MODES: readonly QuantMode[] = ['none', 'int8', 'int4', 'int8-dq', 'int8-a8', 'int4-a8'];
 
 /** The block-wise (MatMulNBits) modes. */
-export type BlockwiseMode = 'int8' | 'int4' | 'int8-a8' | 'int4-a8';
+export type BlockwiseMode = 'int4' | 'int8-a8' | 'int4-a8';
 
 /** MatMulNBits parameters. */
 export interface QuantScheme {
@@ -29,7 +31,7 @@ export interface QuantScheme {
   accuracyLevel: 0 | 4;
 }
 
-/** DynamicQuantizeMatMul parameters. */
+/** Per-column (DequantizeLinear, DynamicQuantizeMatMul) parameters. */
 export interface PerColumnScheme {
   /**
    * Largest code magnitude. 127 is the full int8 range; 63 ("reduce range") keeps a pair of
@@ -41,20 +43,22 @@ export interface PerColumnScheme {
 /** How the linear layers of a quantized sub-network are stored and computed. */
 export type LinearQuant =
   | { kernel: 'MatMulNBits'; scheme: QuantScheme }
-  | { kernel: 'DynamicQuantizeMatMul'; scheme: PerColumnScheme };
+  | { kernel: 'DynamicQuantizeMatMul'; scheme: PerColumnScheme }
+  | { kernel: 'DequantizeLinear'; scheme: PerColumnScheme };
 
 /** Block sizes MatMulNBits accepts (a power of two, at least 16). */
 export const BLOCK_SIZES: readonly number[] = [16, 32, 64, 128, 256];
 
 export const INT4_DEFAULT_BLOCK = 32;
-export const INT8_DEFAULT_BLOCK = 128;
+export const INT8_A8_DEFAULT_BLOCK = 128;
 export const DQ_SCHEME: PerColumnScheme = { qmax: 63 };
+/** Weight-only int8: the full code range (the activations stay float, nothing can saturate). */
+export const WEIGHT_ONLY_INT8_SCHEME: PerColumnScheme = { qmax: 127 };
 
 /** MatMulNBits schemes of the block-wise modes at their default block sizes. */
 export const QUANT_SCHEMES: Record<BlockwiseMode, QuantScheme> = {
-  int8: { bits: 8, blockSize: INT8_DEFAULT_BLOCK, accuracyLevel: 0 },
   int4: { bits: 4, blockSize: INT4_DEFAULT_BLOCK, accuracyLevel: 0 },
-  'int8-a8': { bits: 8, blockSize: INT8_DEFAULT_BLOCK, accuracyLevel: 4 },
+  'int8-a8': { bits: 8, blockSize: INT8_A8_DEFAULT_BLOCK, accuracyLevel: 4 },
   'int4-a8': { bits: 4, blockSize: INT4_DEFAULT_BLOCK, accuracyLevel: 4 },
 };
 
@@ -64,7 +68,7 @@ export function quantizesActivations(mode: QuantMode): boolean {
 }
 
 export interface QuantOptions {
-  /** Block size of the block-wise (MatMulNBits) modes; default 32 for int4, 128 for int8. */
+  /** Block size of the block-wise (MatMulNBits) modes; default 32 for int4, 128 for int8-a8. */
   blockSize?: number;
 }
 
@@ -79,10 +83,12 @@ export function parseQuantMode(value: string | undefined): QuantMode {
 /** The storage and kernel of a quantization mode; undefined for 'none'. */
 export function linearQuant(mode: QuantMode, opts: QuantOptions = {}): LinearQuant | undefined {
   if (mode === 'none') return undefined;
-  if (mode === 'int8-dq') {
+  if (mode === 'int8' || mode === 'int8-dq') {
     if (opts.blockSize !== undefined)
-      throw new Error(`a block size applies to block-wise modes (int8, int4, int8-a8, int4-a8), not ${mode} (per column)`);
-    return { kernel: 'DynamicQuantizeMatMul', scheme: DQ_SCHEME };
+      throw new Error(`a block size applies to block-wise modes (int4, int8-a8, int4-a8), not ${mode} (per column)`);
+    return mode === 'int8'
+      ? { kernel: 'DequantizeLinear', scheme: WEIGHT_ONLY_INT8_SCHEME }
+      : { kernel: 'DynamicQuantizeMatMul', scheme: DQ_SCHEME };
   }
   const blockSize = opts.blockSize ?? QUANT_SCHEMES[mode].blockSize;
   if (!BLOCK_SIZES.includes(blockSize))
@@ -93,6 +99,7 @@ export function linearQuant(mode: QuantMode, opts: QuantOptions = {}): LinearQua
 /** A short name of a kernel and its parameters, for file names and metadata. */
 export function quantTag(q: LinearQuant): string {
   if (q.kernel === 'DynamicQuantizeMatMul') return `dq8c${q.scheme.qmax}`;
+  if (q.kernel === 'DequantizeLinear') return `dl8c${q.scheme.qmax}`;
   return `nb${q.scheme.bits}b${q.scheme.blockSize}a${q.scheme.accuracyLevel}`;
 }
 
@@ -106,7 +113,7 @@ export function quantizedLinearBytes(
   n: number,
   k: number,
 ): { codes: number; scales: number } {
-  if (q.kernel === 'DynamicQuantizeMatMul') return { codes: n * k, scales: 4 * n };
+  if (q.kernel !== 'MatMulNBits') return { codes: n * k, scales: 4 * n };
   const blocks = Math.ceil(k / q.scheme.blockSize);
   return { codes: (n * blocks * q.scheme.blockSize * q.scheme.bits) / 8, scales: 4 * n * blocks };
 }

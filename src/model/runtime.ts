@@ -185,6 +185,10 @@ export function sessionOptions(threads?: number): InferenceSession.SessionOption
     enableCpuMemArena: true,
     // shapes change from batch to batch
     enableMemPattern: false,
+    // no QDQ fusions: a DequantizeLinear of constant weight codes (int8, weight-only) is folded
+    // into float weights and multiplied in float32, as the torch backend computes it, instead of
+    // being fused into a kernel that also quantizes the activations
+    extra: { session: { disable_quant_qdq: '1' } },
   };
 }
 

@@ -381,7 +381,7 @@ describe('the PyTorch scoring backend', () => {
         { layers: 2, intermediate: [16, 48] },
         { batch: 1, length: 8, quant: 'int8' },
       );
-      expect(q.quant).toBe('nb8b128a0');
+      expect(q.quant).toBe('dl8c127');
       // the timing copies are freed: nothing stays open or quantized
       expect(await backend.stats(tiny.model)).toMatchObject({ openSubnets: 1, quantizedBytes: 0 });
     } finally {

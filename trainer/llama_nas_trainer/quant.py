@@ -1,10 +1,11 @@
 """Weight quantization with the codes and scales the ONNX export writes (src/model/quantize.ts).
 
-- Block-wise ("int8", "int4": weight-only, MatMulNBits accuracy level 0; "int8-a8", "int4-a8":
-  level 4, int8 activations): a weight [N, K] is cut along K into blocks;
+- Per column ("int8": weight-only, DequantizeLinear + MatMul, qmax 127; "int8-dq":
+  DynamicQuantizeMatMul, qmax 63, uint8 activations): one float32 scale per output channel,
+  scale = absmax / qmax, codes = clamp(round_half_up(w / scale), -qmax, qmax).
+- Block-wise ("int4": weight-only, MatMulNBits accuracy level 0; "int8-a8", "int4-a8": level 4,
+  int8 activations): a weight [N, K] is cut along K into blocks;
   scale = absmax / (2^(bits-1) - 1), codes = clamp(round_half_up(w / scale) + 2^(bits-1), 0, 2^bits - 1).
-- Per column ("int8-dq", DynamicQuantizeMatMul, uint8 activations): one float32 scale per output
-  channel, scale = absmax / qmax (qmax 63), codes = clamp(round_half_up(w / scale), -qmax, qmax).
 
 The arithmetic is done in float64 from the float32 weights, as JavaScript does (its numbers are
 doubles; Math.fround rounds the scale to float32; Math.round rounds halves up), so the codes are
@@ -22,8 +23,9 @@ import torch
 import torch.nn.functional as F
 
 INT8_DQ_QMAX = 63
+INT8_WEIGHT_ONLY_QMAX = 127
 INT4_DEFAULT_BLOCK = 32
-INT8_DEFAULT_BLOCK = 128
+INT8_A8_DEFAULT_BLOCK = 128
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 MODES = ("none", "int8", "int4", "int8-dq", "int8-a8", "int4-a8")
 
@@ -39,9 +41,9 @@ class Scheme:
 
     @property
     def tag(self) -> str:
-        """The export's quantTag: nb8b128a0, nb4b32a4, dq8c63 ..."""
+        """The export's quantTag: dl8c127, nb4b32a0, dq8c63 ..."""
         if self.kind == "per_column":
-            return f"dq8c{self.qmax}"
+            return f"{'dq' if self.activations else 'dl'}8c{self.qmax}"
         return f"nb{self.bits}b{self.block_size}a{4 if self.activations else 0}"
 
 
@@ -50,12 +52,14 @@ def scheme_of(mode: str, block_size: Optional[int] = None) -> Optional[Scheme]:
         raise ValueError(f'quantization "{mode}" is not one of {", ".join(MODES)}')
     if mode == "none":
         return None
-    if mode == "int8-dq":
+    if mode in ("int8", "int8-dq"):
         if block_size is not None:
-            raise ValueError(f"a block size applies to block-wise modes (int8, int4, int8-a8, int4-a8), not {mode} (per column)")
+            raise ValueError(f"a block size applies to block-wise modes (int4, int8-a8, int4-a8), not {mode} (per column)")
+        if mode == "int8":
+            return Scheme("per_column", 8, qmax=INT8_WEIGHT_ONLY_QMAX)
         return Scheme("per_column", 8, qmax=INT8_DQ_QMAX, activations=True)
     bits = 4 if mode.startswith("int4") else 8
-    bs = block_size if block_size is not None else (INT4_DEFAULT_BLOCK if bits == 4 else INT8_DEFAULT_BLOCK)
+    bs = block_size if block_size is not None else (INT4_DEFAULT_BLOCK if bits == 4 else INT8_A8_DEFAULT_BLOCK)
     if bs not in BLOCK_SIZES:
         raise ValueError(f"block size {bs} is not one of {', '.join(map(str, BLOCK_SIZES))}")
     return Scheme("blockwise", bits, block_size=bs, activations=mode.endswith("-a8"))

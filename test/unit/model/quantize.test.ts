@@ -10,6 +10,7 @@ import { exportSubnet, measureExport } from '../../../src/model/export';
 import { GraphBuilder, OnnxType } from '../../../src/model/onnx';
 import {
   DQ_SCHEME,
+  WEIGHT_ONLY_INT8_SCHEME,
   type QuantScheme,
   QUANT_SCHEMES,
   dequantize,
@@ -19,7 +20,7 @@ import {
   quantizePerColumn,
 } from '../../../src/model/quantize';
 import { seededRandom } from '../../../src/model/random';
-import { openSubnet } from '../../../src/model/runtime';
+import { openSubnet, sessionOptions } from '../../../src/model/runtime';
 import { countParameters, modelSize, presetConfig, quantizedModelSize } from '../../../src/model/size';
 import { tinyConfig, writeRandomCheckpoint } from '../../fixtures/model/random-checkpoint';
 
@@ -130,12 +131,36 @@ describe('per-column quantization (DynamicQuantizeMatMul)', () => {
     await session.release();
   });
 
+  it('weight-only int8 (DequantizeLinear + MatMul) computes the float product of the dequantized weights', async () => {
+    const [m, n, k] = [4, 6, 32];
+    const w = randomMatrix(n * k);
+    const a = randomMatrix(m * k).map((x, i) => (i % 7 === 0 ? x * 20 : x)); // outliers, as hidden states have
+    const q = quantizePerColumn(w, n, k, WEIGHT_ONLY_INT8_SCHEME);
+    expect(Math.max(...Array.from(q.codes, Math.abs))).toBe(127);
+    const dq = dequantizePerColumn(q);
+    const g = new GraphBuilder();
+    g.input('a', OnnxType.FLOAT, [m, k]);
+    const b = g.constTensor(OnnxType.INT8, [k, n], new Uint8Array(q.codes.buffer));
+    const s = g.constTensor(OnnxType.FLOAT, [n], new Uint8Array(q.scales.buffer));
+    g.node('MatMul', ['a', g.node('DequantizeLinear', [b, s], { axis: 1 })], {}, 'c');
+    g.output('c', OnnxType.FLOAT, [m, n]);
+    const model = g.encode({ graphName: 't', opsets: [{ domain: '', version: 17 }] });
+    // the runtime's session options: no QDQ fusion may quantize the activations
+    const session = await InferenceSession.create(model, sessionOptions(1));
+    const out = (await session.run({ a: new Tensor('float32', a, [m, k]) })).c!.data as Float32Array;
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let t = 0; t < k; t++) acc += a[i * k + t]! * dq[j * k + t]!;
+        expect(Math.abs(acc - out[i * n + j]!)).toBeLessThan(1e-4);
+      }
+    await session.release();
+  });
+
   it('int8 and int4 are weight-only (float compute); the -a8 modes quantize activations; block sizes only for block-wise modes', () => {
     expect(linearQuant('none')).toBeUndefined();
-    expect(linearQuant('int8')).toEqual({
-      kernel: 'MatMulNBits',
-      scheme: { bits: 8, blockSize: 128, accuracyLevel: 0 },
-    });
+    expect(linearQuant('int8')).toEqual({ kernel: 'DequantizeLinear', scheme: { qmax: 127 } });
+    expect(() => linearQuant('int8', { blockSize: 32 })).toThrow(/block-wise/);
     expect(linearQuant('int4', { blockSize: 64 })).toEqual({
       kernel: 'MatMulNBits',
       scheme: { bits: 4, blockSize: 64, accuracyLevel: 0 },
@@ -242,9 +267,9 @@ describe('quantized sub-networks', () => {
     const floatOther = 4 * countParameters(config, spec).other;
     expect(sizes.none).toBe(floatOther + floatLinear);
     expect(sizes['int8-dq']).toBe(floatOther + perColumn);
-    expect(sizes.int8).toBe(floatOther + blockwise(8, QUANT_SCHEMES.int8.blockSize));
-    // the activations' quantization is the kernel's, not the file's
-    expect(sizes['int8-a8']).toBe(sizes.int8);
+    // int8 (weight-only) stores what int8-dq stores: per-column codes and scales
+    expect(sizes.int8).toBe(floatOther + perColumn);
+    expect(sizes['int8-a8']).toBe(floatOther + blockwise(8, QUANT_SCHEMES['int8-a8'].blockSize));
     expect(sizes.int4).toBe(floatOther + blockwise(4, QUANT_SCHEMES.int4.blockSize));
     // the expected ratios of the linear layers' bytes: 1/4 (int8) and 1/8 (int4) of float32, plus scales
     const linearRatio = (q: string) => (sizes[q]! - floatOther) / floatLinear;

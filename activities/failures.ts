@@ -38,12 +38,16 @@ export function injectedFailure(
   return ApplicationFailure.retryable(`injected device failure (${identity})`, 'DeviceFailure');
 }
 
+/** Tests only: this attempt's injected device failure, if the campaign's fault injection picks it. */
+export function attemptFailure(
+  fault: { failureRate: number; seed: number } | undefined,
+): ApplicationFailure | undefined {
+  const info = activityInfo();
+  return injectedFailure(fault, `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`);
+}
+
 /** Tests only: throws this attempt's injected device failure, if the campaign's fault injection picks it. */
 export function failIfInjected(fault: { failureRate: number; seed: number } | undefined): void {
-  const info = activityInfo();
-  const failure = injectedFailure(
-    fault,
-    `${info.workflowExecution?.workflowId}/${info.activityId}/${info.attempt}`,
-  );
+  const failure = attemptFailure(fault);
   if (failure) throw failure;
 }

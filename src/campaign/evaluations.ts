@@ -7,7 +7,7 @@ import { quantizedModelSize } from '../model/size';
 import { canonicalSubnet } from '../model/subnet';
 import { measureThroughput } from '../model/throughput';
 import type { SequenceScorer, SubnetSpec } from '../model/types';
-import { sharedTorchBackend, type TorchDtype, type TorchScorer } from '../eval/torch-backend';
+import { sharedTorchBackend, TorchBackend, type TorchDtype, type TorchScorer } from '../eval/torch-backend';
 import { EvaluationCache, subnetKey } from '../search';
 import { logComputed, readEvaluations, writeEvaluation } from './layout';
 import type { EvaluationRequest, EvaluationResult, PreparedCampaign, PreparedTask } from './types';
@@ -64,6 +64,15 @@ export function campaignBackend(evaluation: ScoringSettings): ScoringBackend {
   if (s.backend === 'torch')
     return sharedTorchBackend({ device: s.device ?? 'cpu', dtype: s.dtype ?? 'float32', threads: s.threads });
   return onnxBackend({ threads: s.threads });
+}
+
+/**
+ * Tests only (a campaign's fault injection): SIGKILLs this process's scoring process for these
+ * settings, as a lost device would; the next evaluation starts a new one. Its pid, if one ran.
+ */
+export function killScoringProcessForTest(evaluation: ScoringSettings): number | undefined {
+  const backend = campaignBackend(evaluation);
+  return backend instanceof TorchBackend ? backend.killProcessForTest() : undefined;
 }
 
 /** The throughput objective: on the torch backend its own measurement (the worker's device, contiguous weights), else src/model/throughput.ts's protocol. */

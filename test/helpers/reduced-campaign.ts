@@ -32,8 +32,18 @@ export async function reducedWorld(): Promise<EmbeddedWorld> {
   });
 }
 
-/** A real campaign on the reduced world: InstaTune for a few steps, two tasks, 12 evaluations each. */
-export function reducedCampaign(world: EmbeddedWorld, name: string, outDir: string): CampaignConfigInput {
+export type TestBackend = 'onnx' | 'torch';
+
+/**
+ * A real campaign on the reduced world: InstaTune for a few steps, two tasks, 12 evaluations
+ * each, scored by ONNX Runtime or by the PyTorch scoring process (one intra-op thread).
+ */
+export function reducedCampaign(
+  world: EmbeddedWorld,
+  name: string,
+  outDir: string,
+  backend: TestBackend = 'onnx',
+): CampaignConfigInput {
   return {
     name,
     baseModel: world.baseModelDir,
@@ -51,10 +61,7 @@ export function reducedCampaign(world: EmbeddedWorld, name: string, outDir: stri
     quantization: ['int8'],
     maxConcurrentEvaluations: 2,
     heartbeatTimeouts: { trainSeconds: 8, evalSeconds: 8 },
-    // LLAMA_NAS_TEST_EVAL_BACKEND=torch runs the same campaigns on the PyTorch scoring backend
-    ...(process.env.LLAMA_NAS_TEST_EVAL_BACKEND === 'torch'
-      ? { evaluation: { backend: 'torch' as const, threads: 1 } }
-      : {}),
+    ...(backend === 'torch' ? { evaluation: { backend: 'torch' as const, threads: 1 } } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -17,6 +17,7 @@ import {
   startWorkerProcess,
   trainerCheckpoints,
   waitFor,
+  type TestBackend,
 } from '../helpers/reduced-campaign';
 import { testClient } from '../helpers/temporal';
 
@@ -75,21 +76,59 @@ function expectNoRepeatedEvaluation(campaignDir: string): void {
   expect(new Set(computed).size).toBe(computed.length);
 }
 
+/** The numerics every evaluation the campaign kept was scored with (src/campaign/layout.ts's evaluations/<context>/). */
+function numericsOf(campaignDir: string): Record<string, string>[] {
+  const root = join(campaignDir, 'evaluations');
+  return readdirSync(root).map(
+    (dir) =>
+      (
+        JSON.parse(readFileSync(join(root, dir, 'context.json'), 'utf8')) as {
+          settings: { numerics: Record<string, string> };
+        }
+      ).settings.numerics,
+  );
+}
+
+const NUMERICS: Record<TestBackend, Record<string, string>> = {
+  onnx: { backend: 'onnx', dtype: 'float32' },
+  torch: { backend: 'torch', device: 'cpu', dtype: 'float32' },
+};
+
+/** Every evaluation was scored by `backend`: a campaign that fell back to the other one fails here. */
+function expectScoredBy(campaignDir: string, backend: TestBackend): void {
+  const numerics = numericsOf(campaignDir);
+  expect(numerics.length).toBeGreaterThan(0);
+  for (const n of numerics) expect(n).toEqual(NUMERICS[backend]);
+}
+
+/** The pids of the scoring processes a torch worker's injected device failures SIGKILLed (activities/evaluate.ts). */
+function killedScoringProcesses(home: string): string[] {
+  const log = readFileSync(join(home, 'worker.log'), 'utf8');
+  return [...log.matchAll(/injected device failure: SIGKILLed the scoring process \(pid (\d+)\)/g)].map(
+    (m) => m[1]!,
+  );
+}
+
+const BACKENDS: TestBackend[] = ['onnx', 'torch'];
+
 describe('llamaNasCampaign on a reduced embedded world (real server, worker processes, trainer, runtime)', () => {
   let world: EmbeddedWorld;
-  let baseline: CampaignResult;
   const address = () => process.env.TEMPORAL_ADDRESS!;
 
   beforeAll(async () => {
     world = await reducedWorld();
   }, 600_000);
 
+  /**
+   * Runs a campaign to its end on the shared server. `history`: with LLAMA_NAS_RECORD_HISTORIES
+   * set, the file-name prefix its recorded histories are kept under (see test/integration/replay.test.ts).
+   */
   async function run(
     name: string,
     config: CampaignConfigInput,
-    during?: (workflowId: string) => Promise<void>,
-    addr = address(),
+    opts: { during?: (workflowId: string) => Promise<void>; history?: string } = {},
   ) {
+    const addr = address();
     const { client, close } = await testClient(addr);
     try {
       const handle = await client.workflow.start('llamaNasCampaign', {
@@ -97,15 +136,19 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
         workflowId: `campaign-${name}`,
         args: [config],
       });
-      await during?.(handle.workflowId);
+      await opts.during?.(handle.workflowId);
       const result = (await handle.result()) as CampaignResult;
-      if (process.env.LLAMA_NAS_RECORD_HISTORIES) {
+      if (process.env.LLAMA_NAS_RECORD_HISTORIES && opts.history !== undefined) {
         // the campaign, and every run (one per LINAS loop) of one task's search
         const search = `${handle.workflowId}/search/arc_easy`;
         const runs: string[] = [];
         for await (const r of client.workflow.list({ query: `WorkflowId = '${search}'` })) runs.push(r.runId);
-        recordHistory(addr, handle.workflowId, undefined, 'campaign.json');
-        runs.reverse().forEach((runId, i) => recordHistory(addr, search, runId, `search-run-${i + 1}.json`));
+        recordHistory(addr, handle.workflowId, undefined, `${opts.history}campaign.json`);
+        runs
+          .reverse()
+          .forEach((runId, i) =>
+            recordHistory(addr, search, runId, `${opts.history}search-run-${i + 1}.json`),
+          );
       }
       return { result, handle };
     } finally {
@@ -113,102 +156,126 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
     }
   }
 
-  it('completes uninterrupted: fronts, quantized fronts, report', async () => {
-    const home = join(root, 'baseline');
-    const worker = startWorkerProcess(home, address());
-    try {
-      const { result } = await run('baseline', reducedCampaign(world, 'baseline', join(home, 'campaign')));
-      baseline = result;
-      expect(Object.keys(result.fronts).sort()).toEqual(['arc_easy', 'winogrande']);
-      for (const front of Object.values(result.fronts)) expect(front.length).toBeGreaterThan(0);
-      expect(result.fullNetwork).toHaveLength(2);
-      expect(result.quantized.length).toBeGreaterThanOrEqual(4);
-      for (const q of result.quantized) {
-        const float = result.fullNetwork.find((f) => f.task === q.task && f.key === q.key);
-        if (float) expect(q.sizeBytes).toBeLessThan(float.sizeBytes);
-      }
-      expect(existsSync(join(result.reportDir, 'report.html'))).toBe(true);
-      // each size-accuracy front point as ONNX and GGUF, float and int8, listed in the report
-      const models = JSON.parse(readFileSync(join(result.reportDir, 'tables', 'models.json'), 'utf8')) as {
-        quant: string;
-        onnx: string;
-        gguf: string;
-      }[];
-      expect(new Set(models.map((m) => m.quant))).toEqual(new Set(['none', 'int8']));
-      const html = readFileSync(join(result.reportDir, 'report.html'), 'utf8');
-      for (const m of models) {
-        expect(existsSync(join(result.reportDir, m.onnx))).toBe(true);
-        expect(existsSync(join(result.reportDir, m.gguf))).toBe(true);
-        expect(html).toContain(m.gguf);
-      }
-      expect(JSON.parse(readFileSync(result.resultsFile, 'utf8')).records.length).toBeGreaterThanOrEqual(24);
-      expectNoRepeatedEvaluation(result.campaignDir);
-    } finally {
-      await killHard(worker);
-    }
-  }, 900_000);
+  describe.each(BACKENDS)('scored by %s', (backend) => {
+    let baseline: CampaignResult;
+    // the ONNX campaigns keep the names their recorded histories have (test/fixtures/histories)
+    const id = (name: string) => (backend === 'onnx' ? name : `${name}-${backend}`);
+    const campaign = (name: string, home: string) =>
+      reducedCampaign(world, id(name), join(home, 'campaign'), backend);
 
-  it('survives SIGKILLed workers during fine-tuning, during evaluations and between loops, with the same fronts', async () => {
-    const home = join(root, 'killed');
-    const config = reducedCampaign(world, 'killed', join(home, 'campaign'));
-    let worker = startWorkerProcess(home, address());
-    const restart = async (what: string, predicate: () => boolean) => {
-      await waitFor(what, predicate);
-      await killHard(worker);
-      worker = startWorkerProcess(home, address());
-    };
-    try {
-      const { result } = await run('killed', config, async () => {
-        await restart('a trainer checkpoint', () => trainerCheckpoints(home).length > 0);
-        await restart('three evaluations', () => readComputed(join(home, 'campaign')).length >= 3);
-        await restart('a recorded loop', () => recordedStates(join(home, 'campaign')).length >= 1);
-      });
-      expect(frontsOf(result)).toEqual(frontsOf(baseline));
-      expectNoRepeatedEvaluation(result.campaignDir);
-    } finally {
-      await killHard(worker);
-    }
-  }, 900_000);
-
-  it('survives a SIGKILLed server and 20% of attempts failing as device failures, with the same fronts', async () => {
-    const home = join(root, 'faults');
-    const state = join(root, 'faults-server');
-    const port = await freePort();
-    const uiPort = await freePort();
-    const addr = `127.0.0.1:${port}`;
-    const serve = () => startDevServer({ cli: requireTemporalCli(), stateDir: state, port, uiPort });
-    let server = serve();
-    await waitForPort(port, '127.0.0.1', 120_000);
-    const worker = startWorkerProcess(home, addr);
-    try {
-      const config = {
-        ...reducedCampaign(world, 'faults', join(home, 'campaign')),
-        faultInjection: { failureRate: 0.2, seed: 1 },
-      };
-      const { client, close } = await testClient(addr);
-      const handle = await client.workflow.start('llamaNasCampaign', {
-        taskQueue: 'llama-nas',
-        workflowId: 'campaign-faults',
-        args: [config],
-      });
-      await close();
-      await waitFor('four evaluations', () => readComputed(join(home, 'campaign')).length >= 4);
-      await killHard(server);
-      server = serve();
-      await waitForPort(port, '127.0.0.1', 120_000);
-      const again = await testClient(addr);
+    it('completes uninterrupted: fronts, quantized fronts, report', async () => {
+      const home = join(root, id('baseline'));
+      const worker = startWorkerProcess(home, address());
       try {
-        const result = (await again.client.workflow.getHandle(handle.workflowId).result()) as CampaignResult;
+        const { result } = await run(id('baseline'), campaign('baseline', home));
+        baseline = result;
+        expect(Object.keys(result.fronts).sort()).toEqual(['arc_easy', 'winogrande']);
+        for (const front of Object.values(result.fronts)) expect(front.length).toBeGreaterThan(0);
+        expect(result.fullNetwork).toHaveLength(2);
+        expect(result.quantized.length).toBeGreaterThanOrEqual(4);
+        for (const q of result.quantized) {
+          const float = result.fullNetwork.find((f) => f.task === q.task && f.key === q.key);
+          if (float) expect(q.sizeBytes).toBeLessThan(float.sizeBytes);
+        }
+        expect(existsSync(join(result.reportDir, 'report.html'))).toBe(true);
+        // each size-accuracy front point as ONNX and GGUF, float and int8, listed in the report
+        const models = JSON.parse(readFileSync(join(result.reportDir, 'tables', 'models.json'), 'utf8')) as {
+          quant: string;
+          onnx: string;
+          gguf: string;
+        }[];
+        expect(new Set(models.map((m) => m.quant))).toEqual(new Set(['none', 'int8']));
+        const html = readFileSync(join(result.reportDir, 'report.html'), 'utf8');
+        for (const m of models) {
+          expect(existsSync(join(result.reportDir, m.onnx))).toBe(true);
+          expect(existsSync(join(result.reportDir, m.gguf))).toBe(true);
+          expect(html).toContain(m.gguf);
+        }
+        expect(JSON.parse(readFileSync(result.resultsFile, 'utf8')).records.length).toBeGreaterThanOrEqual(
+          24,
+        );
+        expectNoRepeatedEvaluation(result.campaignDir);
+        expectScoredBy(result.campaignDir, backend);
+      } finally {
+        await killHard(worker);
+      }
+    }, 900_000);
+
+    it('survives SIGKILLed workers during fine-tuning, during evaluations and between loops, with the same fronts', async () => {
+      const home = join(root, id('killed'));
+      const config = campaign('killed', home);
+      let worker = startWorkerProcess(home, address());
+      const restart = async (what: string, predicate: () => boolean) => {
+        await waitFor(what, predicate);
+        await killHard(worker);
+        worker = startWorkerProcess(home, address());
+      };
+      try {
+        const { result } = await run(id('killed'), config, {
+          // the replay test's histories: a campaign whose workers died at every stage
+          history: backend === 'onnx' ? '' : `${backend}-`,
+          during: async () => {
+            await restart('a trainer checkpoint', () => trainerCheckpoints(home).length > 0);
+            await restart('three evaluations', () => readComputed(join(home, 'campaign')).length >= 3);
+            await restart('a recorded loop', () => recordedStates(join(home, 'campaign')).length >= 1);
+          },
+        });
         expect(frontsOf(result)).toEqual(frontsOf(baseline));
         expectNoRepeatedEvaluation(result.campaignDir);
+        expectScoredBy(result.campaignDir, backend);
       } finally {
-        await again.close();
+        await killHard(worker);
       }
-    } finally {
-      await killHard(worker);
-      await killHard(server);
-    }
-  }, 900_000);
+    }, 900_000);
+
+    it('survives a SIGKILLed server and 20% of attempts failing as device failures, with the same fronts', async () => {
+      const home = join(root, id('faults'));
+      const state = join(root, `${id('faults')}-server`);
+      const port = await freePort();
+      const uiPort = await freePort();
+      const addr = `127.0.0.1:${port}`;
+      const serve = () => startDevServer({ cli: requireTemporalCli(), stateDir: state, port, uiPort });
+      let server = serve();
+      await waitForPort(port, '127.0.0.1', 120_000);
+      const worker = startWorkerProcess(home, addr);
+      try {
+        const config = { ...campaign('faults', home), faultInjection: { failureRate: 0.2, seed: 1 } };
+        const { client, close } = await testClient(addr);
+        const handle = await client.workflow.start('llamaNasCampaign', {
+          taskQueue: 'llama-nas',
+          workflowId: `campaign-${id('faults')}`,
+          args: [config],
+        });
+        await close();
+        await waitFor('four evaluations', () => readComputed(join(home, 'campaign')).length >= 4);
+        await killHard(server);
+        server = serve();
+        await waitForPort(port, '127.0.0.1', 120_000);
+        const again = await testClient(addr);
+        try {
+          const result = (await again.client.workflow
+            .getHandle(handle.workflowId)
+            .result()) as CampaignResult;
+          expect(frontsOf(result)).toEqual(frontsOf(baseline));
+          expectNoRepeatedEvaluation(result.campaignDir);
+          expectScoredBy(result.campaignDir, backend);
+        } finally {
+          await again.close();
+        }
+        const killed = killedScoringProcesses(home);
+        if (backend === 'torch') {
+          // each injected failure killed the scoring process; a killed one was restarted, or no
+          // second live process could have been killed (and the campaign could not have finished)
+          expect(new Set(killed).size).toBeGreaterThanOrEqual(2);
+        } else {
+          expect(killed).toEqual([]);
+        }
+      } finally {
+        await killHard(worker);
+        await killHard(server);
+      }
+    }, 900_000);
+  });
 
   it('pauses, resumes and extends the budget of a running search through messages', async () => {
     const home = join(root, 'steered');
@@ -216,31 +283,33 @@ describe('llamaNasCampaign on a reduced embedded world (real server, worker proc
     const config = reducedCampaign(world, 'steered', join(home, 'campaign'));
     config.tasks = [config.tasks[0]!];
     try {
-      const { result } = await run('steered', config, async (workflowId) => {
-        const { client, close } = await testClient(address());
-        try {
-          const campaign = client.workflow.getHandle(workflowId);
-          const search = client.workflow.getHandle(`${workflowId}/search/arc_easy`);
-          await waitFor('a first evaluation', () => readComputed(join(home, 'campaign')).length >= 1);
-          await campaign.signal('pause');
-          let status = await search.query<{ paused: boolean; inFlight: number }>('progress');
-          for (let i = 0; i < 50 && (!status.paused || status.inFlight > 0); i++) {
-            await new Promise((r) => setTimeout(r, 200));
-            status = await search.query('progress');
+      const { result } = await run('steered', config, {
+        during: async (workflowId) => {
+          const { client, close } = await testClient(address());
+          try {
+            const campaign = client.workflow.getHandle(workflowId);
+            const search = client.workflow.getHandle(`${workflowId}/search/arc_easy`);
+            await waitFor('a first evaluation', () => readComputed(join(home, 'campaign')).length >= 1);
+            await campaign.signal('pause');
+            let status = await search.query<{ paused: boolean; inFlight: number }>('progress');
+            for (let i = 0; i < 50 && (!status.paused || status.inFlight > 0); i++) {
+              await new Promise((r) => setTimeout(r, 200));
+              status = await search.query('progress');
+            }
+            expect(status).toMatchObject({ paused: true, inFlight: 0 });
+            const before = readComputed(join(home, 'campaign')).length;
+            await new Promise((r) => setTimeout(r, 3000));
+            expect(readComputed(join(home, 'campaign')).length).toBe(before);
+            const rejected = await search
+              .executeUpdate('extendBudget', { args: [-3] })
+              .catch((e: unknown) => e);
+            expect(messages(rejected)).toMatch(/not a positive whole number/);
+            expect(await search.executeUpdate('extendBudget', { args: [6] })).toBe(18);
+            await campaign.signal('resume');
+          } finally {
+            await close();
           }
-          expect(status).toMatchObject({ paused: true, inFlight: 0 });
-          const before = readComputed(join(home, 'campaign')).length;
-          await new Promise((r) => setTimeout(r, 3000));
-          expect(readComputed(join(home, 'campaign')).length).toBe(before);
-          const rejected = await search
-            .executeUpdate('extendBudget', { args: [-3] })
-            .catch((e: unknown) => e);
-          expect(messages(rejected)).toMatch(/not a positive whole number/);
-          expect(await search.executeUpdate('extendBudget', { args: [6] })).toBe(18);
-          await campaign.signal('resume');
-        } finally {
-          await close();
-        }
+        },
       });
       expect(
         readComputed(result.campaignDir).filter((c) => c.quant === 'none').length,

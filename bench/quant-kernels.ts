@@ -74,8 +74,7 @@ function linearModel(
 
 function storedWeights(w: Float32Array, n: number, k: number, quant: LinearQuant | undefined): Float32Array {
   if (!quant) return w;
-  if (quant.kernel !== 'MatMulNBits')
-    return dequantizePerColumn(quantizePerColumn(w, n, k, quant.scheme));
+  if (quant.kernel !== 'MatMulNBits') return dequantizePerColumn(quantizePerColumn(w, n, k, quant.scheme));
   return dequantize(quantizeBlockwise(w, n, k, quant.scheme), quant.scheme);
 }
 

@@ -85,7 +85,9 @@ export function linearQuant(mode: QuantMode, opts: QuantOptions = {}): LinearQua
   if (mode === 'none') return undefined;
   if (mode === 'int8' || mode === 'int8-dq') {
     if (opts.blockSize !== undefined)
-      throw new Error(`a block size applies to block-wise modes (int4, int8-a8, int4-a8), not ${mode} (per column)`);
+      throw new Error(
+        `a block size applies to block-wise modes (int4, int8-a8, int4-a8), not ${mode} (per column)`,
+      );
     return mode === 'int8'
       ? { kernel: 'DequantizeLinear', scheme: WEIGHT_ONLY_INT8_SCHEME }
       : { kernel: 'DynamicQuantizeMatMul', scheme: DQ_SCHEME };

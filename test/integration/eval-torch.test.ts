@@ -123,12 +123,20 @@ describe('the PyTorch scoring backend', () => {
     const task = loadTask(name, join(FIX, data), { fewshot: (settings.shots ?? 0) > 0 });
     const prepared = prepareTask(task, tokenizer, settings);
     for (const spec of SUBNETS.slice(0, 2)) {
-      const onnx = await openSubnet(tiny.model, spec, { cacheDir: join(tiny.dir, 'cache'), threads: 1, quant });
+      const onnx = await openSubnet(tiny.model, spec, {
+        cacheDir: join(tiny.dir, 'cache'),
+        threads: 1,
+        quant,
+      });
       const torch = await backend.openSubnet(tiny.model, spec, { quant });
       const float = await backend.openSubnet(tiny.model, spec);
       try {
         const { maxDiff, predMismatches } = await compare(prepared, torch, onnx);
-        expect({ spec, quant, maxDiff: maxDiff < TOLERANCE ? 'ok' : maxDiff }).toEqual({ spec, quant, maxDiff: 'ok' });
+        expect({ spec, quant, maxDiff: maxDiff < TOLERANCE ? 'ok' : maxDiff }).toEqual({
+          spec,
+          quant,
+          maxDiff: 'ok',
+        });
         expect(predMismatches).toEqual([]);
         // and the quantization is really applied: the scores moved away from the float network's
         const moved = await compare(prepared, torch, float);
@@ -157,9 +165,14 @@ describe('the PyTorch scoring backend', () => {
     const task = loadTask(name, join(FIX, data), { fewshot: (settings.shots ?? 0) > 0 });
     const prepared = prepareTask(task, tokenizer, settings);
     for (const spec of SUBNETS.slice(0, 2)) {
-      const onnx = await openSubnet(tiny.model, spec, { cacheDir: join(tiny.dir, 'cache'), threads: 1, quant });
+      const onnx = await openSubnet(tiny.model, spec, {
+        cacheDir: join(tiny.dir, 'cache'),
+        threads: 1,
+        quant,
+      });
       const torch = await backend.openSubnet(tiny.model, spec, { quant });
-      const weightOnly = quant === 'int4-a8' ? await backend.openSubnet(tiny.model, spec, { quant: 'int4' }) : undefined;
+      const weightOnly =
+        quant === 'int4-a8' ? await backend.openSubnet(tiny.model, spec, { quant: 'int4' }) : undefined;
       try {
         const ra = await evaluatePrepared(prepared, torch);
         const rb = await evaluatePrepared(prepared, onnx);

@@ -6,7 +6,7 @@ import { type LlamaConfig, ModelFormatError } from './config';
 import {
   GGML_BLOCK,
   type GgufFile,
-  type GgufTensorToWrite,
+  type GgufTensorToStream,
   type GgufValue,
   GgmlType,
   GgufValueType,
@@ -19,7 +19,7 @@ import {
   quantizeQ8_0,
   readGguf,
   readGgufTensor,
-  writeGguf,
+  writeGgufStreamed,
 } from './gguf';
 import { ggufTokenizerMetadata, tokenizerFromGguf } from './gguf-tokenizer';
 import { canonicalSubnet, canonicalSubnetJson } from './subnet';
@@ -417,63 +417,79 @@ export async function exportGguf(
     meta.push(['tokenizer.ggml.model', gguf.str('no_vocab')]);
   }
 
-  const tensors: GgufTensorToWrite[] = [];
+  // tensors are read, cut and encoded when the writer reaches them: one in memory at a time
+  const tensors: GgufTensorToStream[] = [];
   const f16Fallback: string[] = [];
   let parameters = 0;
-  const matrix = (ggName: string, data: Float32Array, rows: number, cols: number): void => {
+  const matrix = (ggName: string, read: () => Promise<Float32Array>, rows: number, cols: number): void => {
     let t: GgmlType = { F32: GgmlType.F32, F16: GgmlType.F16, Q8_0: GgmlType.Q8_0 }[type];
     if (t === GgmlType.Q8_0 && cols % GGML_BLOCK[GgmlType.Q8_0].elements !== 0) {
       t = GgmlType.F16;
       f16Fallback.push(ggName);
     }
-    const bytes =
-      t === GgmlType.Q8_0 ? quantizeQ8_0(data) : encodeFloat(data, t as GgmlType.F32 | GgmlType.F16);
-    tensors.push({ name: ggName, dims: [cols, rows], type: t, data: bytes });
+    const encode = async (): Promise<Uint8Array> => {
+      const data = await read();
+      return t === GgmlType.Q8_0 ? quantizeQ8_0(data) : encodeFloat(data, t as GgmlType.F32 | GgmlType.F16);
+    };
+    tensors.push({ name: ggName, dims: [cols, rows], type: t, encode });
     parameters += rows * cols;
   };
-  const vector = (ggName: string, data: Float32Array): void => {
+  const vector = (ggName: string, key: string, length: number): void => {
     tensors.push({
       name: ggName,
-      dims: [data.length],
+      dims: [length],
       type: GgmlType.F32,
-      data: encodeFloat(data, GgmlType.F32),
+      encode: async () => encodeFloat(await ckpt.read(key), GgmlType.F32),
     });
-    parameters += data.length;
+    parameters += length;
   };
   const qRows = c.numHeads * c.headDim;
   const kvRows = c.numKvHeads * c.headDim;
-  matrix('token_embd.weight', await ckpt.read('model.embed_tokens.weight'), c.vocabSize, h);
+  const read = (key: string) => () => ckpt.read(key);
+  matrix('token_embd.weight', read('model.embed_tokens.weight'), c.vocabSize, h);
   for (let l = 0; l < spec.layers; l++) {
     const p = `model.layers.${l}`;
     const k = widths[l]!;
-    vector(`blk.${l}.attn_norm.weight`, await ckpt.read(`${p}.input_layernorm.weight`));
+    vector(`blk.${l}.attn_norm.weight`, `${p}.input_layernorm.weight`, h);
     matrix(
       `blk.${l}.attn_q.weight`,
-      permuteRotary(await ckpt.read(`${p}.self_attn.q_proj.weight`), c.numHeads, c.headDim, h, true),
+      async () =>
+        permuteRotary(await ckpt.read(`${p}.self_attn.q_proj.weight`), c.numHeads, c.headDim, h, true),
       qRows,
       h,
     );
     matrix(
       `blk.${l}.attn_k.weight`,
-      permuteRotary(await ckpt.read(`${p}.self_attn.k_proj.weight`), c.numKvHeads, c.headDim, h, true),
+      async () =>
+        permuteRotary(await ckpt.read(`${p}.self_attn.k_proj.weight`), c.numKvHeads, c.headDim, h, true),
       kvRows,
       h,
     );
-    matrix(`blk.${l}.attn_v.weight`, await ckpt.read(`${p}.self_attn.v_proj.weight`), kvRows, h);
-    matrix(`blk.${l}.attn_output.weight`, await ckpt.read(`${p}.self_attn.o_proj.weight`), h, qRows);
-    vector(`blk.${l}.ffn_norm.weight`, await ckpt.read(`${p}.post_attention_layernorm.weight`));
-    matrix(`blk.${l}.ffn_gate.weight`, sliceRows(await ckpt.read(`${p}.mlp.gate_proj.weight`), k, h), k, h);
-    matrix(`blk.${l}.ffn_up.weight`, sliceRows(await ckpt.read(`${p}.mlp.up_proj.weight`), k, h), k, h);
+    matrix(`blk.${l}.attn_v.weight`, read(`${p}.self_attn.v_proj.weight`), kvRows, h);
+    matrix(`blk.${l}.attn_output.weight`, read(`${p}.self_attn.o_proj.weight`), h, qRows);
+    vector(`blk.${l}.ffn_norm.weight`, `${p}.post_attention_layernorm.weight`, h);
+    matrix(
+      `blk.${l}.ffn_gate.weight`,
+      async () => sliceRows(await ckpt.read(`${p}.mlp.gate_proj.weight`), k, h),
+      k,
+      h,
+    );
+    matrix(
+      `blk.${l}.ffn_up.weight`,
+      async () => sliceRows(await ckpt.read(`${p}.mlp.up_proj.weight`), k, h),
+      k,
+      h,
+    );
     matrix(
       `blk.${l}.ffn_down.weight`,
-      sliceCols(await ckpt.read(`${p}.mlp.down_proj.weight`), h, c.intermediateSize, k),
+      async () => sliceCols(await ckpt.read(`${p}.mlp.down_proj.weight`), h, c.intermediateSize, k),
       h,
       k,
     );
   }
-  vector('output_norm.weight', await ckpt.read('model.norm.weight'));
-  if (!c.tieWordEmbeddings) matrix('output.weight', await ckpt.read('lm_head.weight'), c.vocabSize, h);
-  writeGguf(file, meta, tensors);
+  vector('output_norm.weight', 'model.norm.weight', h);
+  if (!c.tieWordEmbeddings) matrix('output.weight', read('lm_head.weight'), c.vocabSize, h);
+  await writeGgufStreamed(file, meta, tensors);
   const bytes = statSync(file).size;
   return { file, architecture: arch, subnet: spec, type, bytes, parameters, f16Fallback };
 }

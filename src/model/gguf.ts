@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { ModelFormatError } from './config';
-import { writeAtomicallySync, writeFully } from '../fsutil';
+import { writeAtomically, writeAtomicallySync, writeFully } from '../fsutil';
 import { floatToHalf, halfToFloat } from './safetensors';
 
 /**
@@ -574,13 +574,20 @@ class ByteWriter {
   }
 }
 
-/** Writes a GGUF v3 file atomically; tensors in the given order, data aligned to 32 bytes. */
-export function writeGguf(
-  file: string,
+/** A tensor whose bytes are produced when the writer reaches it (one tensor in memory at a time). */
+export interface GgufTensorToStream {
+  name: string;
+  dims: number[];
+  type: GgmlType;
+  encode: () => Promise<Uint8Array> | Uint8Array;
+}
+
+/** The header (padded to the alignment) and each tensor's data offset, from the dims and types alone. */
+function ggufHeader(
   metadata: [string, GgufValue][],
-  tensors: GgufTensorToWrite[],
-  alignment = GGUF_DEFAULT_ALIGNMENT,
-): void {
+  tensors: { name: string; dims: number[]; type: GgmlType }[],
+  alignment: number,
+): { header: Buffer; offsets: number[]; lengths: number[] } {
   const w = new ByteWriter();
   w.u32(GGUF_MAGIC);
   w.u32(3);
@@ -600,32 +607,76 @@ export function writeGguf(
   const align = (n: number): number => Math.ceil(n / alignment) * alignment;
   let offset = 0;
   const offsets: number[] = [];
+  const lengths: number[] = [];
   for (const t of tensors) {
-    const expected = tensorByteLength(t.type, t.dims, `tensor ${t.name}`);
-    if (expected !== t.data.byteLength) {
-      throw new Error(
-        `tensor ${t.name}: ${t.data.byteLength} bytes, ${ggmlTypeName(t.type)} ${JSON.stringify(t.dims)} needs ${expected}`,
-      );
-    }
+    const length = tensorByteLength(t.type, t.dims, `tensor ${t.name}`);
     w.string(t.name);
     w.u32(t.dims.length);
     for (const d of t.dims) w.u64(d);
     w.u32(t.type);
     w.u64(offset);
     offsets.push(offset);
-    offset = align(offset + t.data.byteLength);
+    lengths.push(length);
+    offset = align(offset + length);
   }
-  const header = w.bytes();
-  const headerPadded = Buffer.alloc(align(header.length));
-  header.copy(headerPadded);
+  const bytes = w.bytes();
+  const header = Buffer.alloc(align(bytes.length));
+  bytes.copy(header);
+  return { header, offsets, lengths };
+}
+
+function checkLength(
+  t: { name: string; dims: number[]; type: GgmlType },
+  data: Uint8Array,
+  expected: number,
+): void {
+  if (data.byteLength !== expected)
+    throw new Error(
+      `tensor ${t.name}: ${data.byteLength} bytes, ${ggmlTypeName(t.type)} ${JSON.stringify(t.dims)} needs ${expected}`,
+    );
+}
+
+/** Writes a GGUF v3 file atomically; tensors in the given order, data aligned to 32 bytes. */
+export function writeGguf(
+  file: string,
+  metadata: [string, GgufValue][],
+  tensors: GgufTensorToWrite[],
+  alignment = GGUF_DEFAULT_ALIGNMENT,
+): void {
+  const { header, offsets, lengths } = ggufHeader(metadata, tensors, alignment);
+  tensors.forEach((t, i) => checkLength(t, t.data, lengths[i]!));
   writeAtomicallySync(file, (fd) => {
-    writeFully(fd, headerPadded);
+    writeFully(fd, header);
     let at = 0;
     tensors.forEach((t, i) => {
       if (offsets[i]! > at) writeFully(fd, new Uint8Array(offsets[i]! - at));
       writeFully(fd, t.data);
       at = offsets[i]! + t.data.byteLength;
     });
+  });
+}
+
+/**
+ * writeGguf for models larger than memory: the header is laid out from the dims and types, then
+ * each tensor is encoded and written in turn, so only one tensor's bytes are held at a time.
+ */
+export async function writeGgufStreamed(
+  file: string,
+  metadata: [string, GgufValue][],
+  tensors: GgufTensorToStream[],
+  alignment = GGUF_DEFAULT_ALIGNMENT,
+): Promise<void> {
+  const { header, offsets, lengths } = ggufHeader(metadata, tensors, alignment);
+  await writeAtomically(file, async (fd) => {
+    writeFully(fd, header);
+    let at = 0;
+    for (let i = 0; i < tensors.length; i++) {
+      const data = await tensors[i]!.encode();
+      checkLength(tensors[i]!, data, lengths[i]!);
+      if (offsets[i]! > at) writeFully(fd, new Uint8Array(offsets[i]! - at));
+      writeFully(fd, data);
+      at = offsets[i]! + data.byteLength;
+    }
   });
 }
 

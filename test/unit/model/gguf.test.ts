@@ -7,12 +7,14 @@ import {
   GgmlType,
   GgufValueType,
   dequantize,
+  encodeFloat,
   gguf,
   quantizeQ8_0,
   readGguf,
   readGgufTensor,
   readGgufTensorBytes,
   writeGguf,
+  writeGgufStreamed,
 } from '../../../src/model/gguf';
 import { loadTokenizer } from '../../../src/model/tokenizer';
 import { exportGguf, importGguf, permuteRotary } from '../../../src/model/gguf-convert';
@@ -94,6 +96,53 @@ describe('GGUF container', () => {
     const z = dequantize(q40, GgmlType.Q4_0, 32);
     expect([...z.subarray(0, 16)]).toEqual(new Array(16).fill(14));
     expect([...z.subarray(16)]).toEqual(new Array(16).fill(0));
+  });
+
+  it('streams tensors one at a time into the same bytes as the in-memory writer; a wrong length leaves no file', async () => {
+    const rnd = seededRandom(3);
+    const tensors = [
+      { name: 'a', dims: [5, 3], type: GgmlType.F32 },
+      { name: 'b', dims: [64, 2], type: GgmlType.Q8_0 },
+      { name: 'c', dims: [7], type: GgmlType.F16 },
+    ].map((t) => {
+      const values = Float32Array.from({ length: t.dims.reduce((x, y) => x * y, 1) }, () => rnd() - 0.5);
+      const data =
+        t.type === GgmlType.Q8_0
+          ? quantizeQ8_0(values)
+          : encodeFloat(values, t.type as GgmlType.F32 | GgmlType.F16);
+      return { ...t, data };
+    });
+    const meta: [string, ReturnType<typeof gguf.str>][] = [['general.name', gguf.str('streamed')]];
+    writeGguf(join(tmp.path, 'whole.gguf'), meta, tensors);
+    let live = 0;
+    let most = 0;
+    const order: string[] = [];
+    await writeGgufStreamed(
+      join(tmp.path, 'streamed.gguf'),
+      meta,
+      tensors.map(({ data, ...t }) => ({
+        ...t,
+        encode: async () => {
+          most = Math.max(most, ++live);
+          order.push(t.name);
+          await new Promise((r) => setImmediate(r));
+          live--;
+          return data;
+        },
+      })),
+    );
+    expect(order).toEqual(['a', 'b', 'c']);
+    expect(most).toBe(1);
+    expect(
+      readFileSync(join(tmp.path, 'streamed.gguf')).equals(readFileSync(join(tmp.path, 'whole.gguf'))),
+    ).toBe(true);
+    const wrong = join(tmp.path, 'wrong.gguf');
+    await expect(
+      writeGgufStreamed(wrong, meta, [
+        { name: 'x', dims: [4], type: GgmlType.F32, encode: () => new Uint8Array(12) },
+      ]),
+    ).rejects.toThrow(/tensor x: 12 bytes, F32 \[4\] needs 16/);
+    expect(existsSync(wrong)).toBe(false);
   });
 
   it('refuses files that are not GGUF, other versions and unknown tensor types, naming them', () => {

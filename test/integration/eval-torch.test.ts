@@ -93,13 +93,21 @@ describe('the PyTorch scoring backend', () => {
     await backend?.close();
   });
 
+  const prepare = (name: TaskName, data: string, settings: EvalSettings): PreparedTask =>
+    prepareTask(loadTask(name, join(FIX, data), { fewshot: (settings.shots ?? 0) > 0 }), tokenizer, settings);
+  const openOnnx = (spec: SubnetSpec, quant?: string) =>
+    openSubnet(tiny.model, spec, {
+      cacheDir: join(tiny.dir, 'cache'),
+      threads: 1,
+      ...(quant ? { quant } : {}),
+    });
+
   it.each(CASES)(
     '%s from %s %j: torch = ONNX item by item (float32, 4 sub-networks)',
     async (name, data, settings) => {
-      const task = loadTask(name, join(FIX, data), { fewshot: (settings.shots ?? 0) > 0 });
-      const prepared = prepareTask(task, tokenizer, settings);
+      const prepared = prepare(name, data, settings);
       for (const spec of SUBNETS) {
-        const onnx = await openSubnet(tiny.model, spec, { cacheDir: join(tiny.dir, 'cache'), threads: 1 });
+        const onnx = await openOnnx(spec);
         const torch = await backend.openSubnet(tiny.model, spec);
         try {
           const { maxDiff, predMismatches } = await compare(prepared, torch, onnx);
@@ -120,14 +128,9 @@ describe('the PyTorch scoring backend', () => {
     (['int8', 'int4'] as const).map((q) => [n, d, s, q] as const),
   );
   it.each(QUANT_CASES)('%s from %s %j %s: torch = ONNX item by item', async (name, data, settings, quant) => {
-    const task = loadTask(name, join(FIX, data), { fewshot: (settings.shots ?? 0) > 0 });
-    const prepared = prepareTask(task, tokenizer, settings);
+    const prepared = prepare(name, data, settings);
     for (const spec of SUBNETS.slice(0, 2)) {
-      const onnx = await openSubnet(tiny.model, spec, {
-        cacheDir: join(tiny.dir, 'cache'),
-        threads: 1,
-        quant,
-      });
+      const onnx = await openOnnx(spec, quant);
       const torch = await backend.openSubnet(tiny.model, spec, { quant });
       const float = await backend.openSubnet(tiny.model, spec);
       try {
@@ -162,14 +165,9 @@ describe('the PyTorch scoring backend', () => {
     (['int8-dq', 'int4-a8'] as const).map((q) => [n, d, s, q] as const),
   );
   it.each(EMULATED_CASES)('%s from %s %j %s: torch emulates ONNX', async (name, data, settings, quant) => {
-    const task = loadTask(name, join(FIX, data), { fewshot: (settings.shots ?? 0) > 0 });
-    const prepared = prepareTask(task, tokenizer, settings);
+    const prepared = prepare(name, data, settings);
     for (const spec of SUBNETS.slice(0, 2)) {
-      const onnx = await openSubnet(tiny.model, spec, {
-        cacheDir: join(tiny.dir, 'cache'),
-        threads: 1,
-        quant,
-      });
+      const onnx = await openOnnx(spec, quant);
       const torch = await backend.openSubnet(tiny.model, spec, { quant });
       const weightOnly =
         quant === 'int4-a8' ? await backend.openSubnet(tiny.model, spec, { quant: 'int4' }) : undefined;

@@ -62,11 +62,6 @@ export const QUANT_SCHEMES: Record<BlockwiseMode, QuantScheme> = {
   'int4-a8': { bits: 4, blockSize: INT4_DEFAULT_BLOCK, accuracyLevel: 4 },
 };
 
-/** Whether a mode quantizes the activations at run time as well as the weights. */
-export function quantizesActivations(mode: QuantMode): boolean {
-  return mode === 'int8-dq' || mode === 'int8-a8' || mode === 'int4-a8';
-}
-
 export interface QuantOptions {
   /** Block size of the block-wise (MatMulNBits) modes; default 32 for int4, 128 for int8-a8. */
   blockSize?: number;

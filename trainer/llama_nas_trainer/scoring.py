@@ -158,13 +158,16 @@ class Subnet:
         self.layers = layers
         self.widths = widths
         self.scheme = scheme
-        # quantize activations at run time as the ONNX kernel does (see quant.py); else weight-only
-        self.dynamic = scheme is not None and scheme.activations
         self.quantized: List[Dict[str, QuantizedLinear]] = []
         if scheme is not None:
             with torch.no_grad():
                 for i in range(layers):
                     self.quantized.append({name: QuantizedLinear(self.view(i, name), scheme) for name in LINEARS})
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether activations are quantized at run time as the ONNX kernel does (quant.py); else weight-only."""
+        return self.scheme is not None and self.scheme.activations
 
     def view(self, i: int, name: str) -> torch.Tensor:
         layer = self.model.model.layers[i]
